@@ -1,0 +1,52 @@
+"""The operator API as an ASGI app: ``create_app(engine)`` serves it alone or mounted in another app.
+
+    from otel_agent.api import create_app
+    parent.mount("/agent-ops", create_app(engine))
+
+Every route lives under /api/v1 and needs a bearer token; /metrics (Prometheus) needs one too and
+reports the token's workspace only. /openapi.json and /docs describe it all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from otel_agent.api.config import ApiConfig
+from otel_agent.api.routes import audit, tokens
+from otel_agent.api.schemas import Problem
+from otel_agent.api.tokens import TokenStore
+
+_log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+_ERRORS = {
+    400: {"model": Problem, "description": "Malformed parameter"},
+    401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+    403: {"model": Problem, "description": "The token's role does not allow this"},
+}
+
+
+def create_app(engine: sa.Engine, config: ApiConfig | None = None) -> FastAPI:
+    """The API over the store behind `engine` (migrated with `otel-agent db upgrade`)."""
+    app = FastAPI(
+        title="otel-agent operator API",
+        version="1",
+        description="Runs, failures, cost, user activity, audit trail and health of AI agent pipelines.",
+        responses=_ERRORS,  # type: ignore[arg-type]
+    )
+    app.state.engine = engine
+    app.state.config = config or ApiConfig()
+    app.state.tokens = TokenStore(engine)
+    for router in (audit.router, tokens.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_exception_handler(sa.exc.OperationalError, _database_unavailable)
+    return app
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # An outage is the server's problem, but say so plainly instead of a bare 500.
+    _log.warning("database unavailable for %s: %s", request.url.path, exc)
+    return JSONResponse({"detail": "database unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
