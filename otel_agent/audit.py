@@ -147,9 +147,9 @@ def _default_writer() -> AuditWriter:
     global _writer
     with _writer_lock:
         if _writer is None:
-            from otel_agent.store.engine import engine_from_settings
+            from otel_agent.store.engine import make_engine
 
-            _writer = AuditWriter(engine_from_settings())
+            _writer = AuditWriter(make_engine())
             atexit.register(_writer.flush, 2.0)
         return _writer
 
