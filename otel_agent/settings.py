@@ -74,6 +74,20 @@ class Settings:
     propagate_hosts: tuple[str, ...] = ()  # hosts that may receive our baggage: "api.corp", "*.svc"
     rollup: bool = True
     error_log_interval_s: float = 60.0  # at most one log line per failing component per interval
+    # `otel-agent sink` (docs/sink.md); an endpoint of "none" turns that receiver off.
+    sink_grpc_endpoint: str = "0.0.0.0:4317"
+    sink_http_endpoint: str = "0.0.0.0:4318"
+    sink_database_url: str | None = None  # None: the store's own database URL
+    sink_queue_spans: int = 100_000  # bound of the in-memory queue; full -> UNAVAILABLE / 503
+    sink_batch_spans: int = 2_000  # spans per materialiser call
+    sink_writers: int = 2  # writer threads
+    sink_grpc_workers: int = 8  # gRPC handler threads
+    sink_max_request_bytes: int = 16 * 1024 * 1024  # 413 / RESOURCE_EXHAUSTED beyond (after gunzip)
+    sink_retry_after_s: float = 1.0  # delay advertised with backpressure
+    sink_shutdown_timeout_s: float = 30.0  # flush budget on SIGTERM
+    sink_bearer_token: str | None = None
+    sink_tls_cert_file: str | None = None
+    sink_tls_key_file: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
     @classmethod
@@ -87,6 +101,19 @@ class Settings:
             propagate_hosts=_list(env, "OTEL_AGENT_PROPAGATE_HOSTS"),
             rollup=_bool(env, "OTEL_AGENT_ROLLUP", True),
             error_log_interval_s=_float(env, "OTEL_AGENT_ERROR_LOG_INTERVAL", 60.0),
+            sink_grpc_endpoint=_str(env, "OTEL_AGENT_SINK_GRPC_ENDPOINT", "0.0.0.0:4317") or "",
+            sink_http_endpoint=_str(env, "OTEL_AGENT_SINK_HTTP_ENDPOINT", "0.0.0.0:4318") or "",
+            sink_database_url=_str(env, "OTEL_AGENT_SINK_DATABASE_URL"),
+            sink_queue_spans=_int(env, "OTEL_AGENT_SINK_QUEUE_SPANS", 100_000, 1),
+            sink_batch_spans=_int(env, "OTEL_AGENT_SINK_BATCH_SPANS", 2_000, 1),
+            sink_writers=_int(env, "OTEL_AGENT_SINK_WRITERS", 2, 1),
+            sink_grpc_workers=_int(env, "OTEL_AGENT_SINK_GRPC_WORKERS", 8, 1),
+            sink_max_request_bytes=_int(env, "OTEL_AGENT_SINK_MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024),
+            sink_retry_after_s=_float(env, "OTEL_AGENT_SINK_RETRY_AFTER", 1.0),
+            sink_shutdown_timeout_s=_float(env, "OTEL_AGENT_SINK_SHUTDOWN_TIMEOUT", 30.0),
+            sink_bearer_token=_str(env, "OTEL_AGENT_SINK_BEARER_TOKEN"),
+            sink_tls_cert_file=_str(env, "OTEL_AGENT_SINK_TLS_CERT_FILE"),
+            sink_tls_key_file=_str(env, "OTEL_AGENT_SINK_TLS_KEY_FILE"),
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )
 
