@@ -125,6 +125,17 @@ RETRY_AFTER_S: Final = "otel_agent.retry.after_s"  # provider's Retry-After, sec
 # Streams.
 TIME_TO_FIRST_CHUNK_S: Final = "otel_agent.response.time_to_first_chunk_s"
 
+# Metric and log attributes (otel_agent.metrics, otel_agent.logs). gen_ai.token.type values: semconv's
+# input/output, plus our breakdowns of them (cache and reasoning tokens are INSIDE input/output).
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+TOKEN_TYPE_CACHE_READ: Final = "cache_read"
+TOKEN_TYPE_CACHE_CREATION: Final = "cache_creation"
+TOKEN_TYPE_REASONING: Final = "reasoning"
+COMPONENT: Final = "otel_agent.component"  # metric label: which part of our pipeline (sql_exporter, ...)
+METRIC: Final = "otel_agent.metric"  # metric label on the overflow counter: which metric overflowed
+EVENT_NAME: Final = "event.name"  # semconv log attribute: our run events are otel_agent.run.started, ...
+
 # Run roll-ups: the run span carries the totals of its descendants in this process.
 ROLLUP_PREFIX: Final = "otel_agent.rollup."
 ROLLUP_INPUT_TOKENS: Final = "otel_agent.rollup.input_tokens"
