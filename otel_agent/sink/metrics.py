@@ -1,0 +1,83 @@
+"""The sink's own metrics, recorded through the OpenTelemetry metrics API.
+
+Each sink owns a MeterProvider whose reader is the OTel Prometheus exporter writing into a private
+prometheus_client registry, served at GET /metrics. A private registry (not the global one) lets two
+sinks live in one process (tests) and keeps application metrics out of the sink's page. Labels are
+bounded: the transport (grpc | http) and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+METER_NAME = "otel_agent.sink"
+
+
+class SinkMetrics:
+    """Counters, a latency histogram and queue gauges for one sink instance."""
+
+    def __init__(self, queue_depth: Callable[[], int], queue_capacity: int) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=self.registry)])
+        meter = self._provider.get_meter(METER_NAME)
+        self._received = meter.create_counter("otel_agent.sink.spans.received", "{span}", "Spans decoded")
+        self._rejected = meter.create_counter(
+            "otel_agent.sink.spans.rejected", "{span}", "Invalid spans refused by partial success"
+        )
+        self._refused = meter.create_counter(
+            "otel_agent.sink.spans.refused", "{span}", "Valid spans refused with retry-later (queue full)"
+        )
+        self._written = meter.create_counter("otel_agent.sink.spans.written", "{span}", "Spans materialised")
+        self._dropped = meter.create_counter(
+            "otel_agent.sink.spans.dropped", "{span}", "Spans the materialiser could not write, even alone"
+        )
+        self._retries = meter.create_counter("otel_agent.sink.write.retries", "{retry}", "Write retries")
+        self._bad_requests = meter.create_counter(
+            "otel_agent.sink.requests.failed", "{request}", "Requests refused whole (malformed, auth, size)"
+        )
+        self._latency = meter.create_histogram("otel_agent.sink.write.duration", "s", "Batch write latency")
+
+        def observe_depth(_: CallbackOptions) -> Iterable[Observation]:
+            yield Observation(queue_depth())
+
+        def observe_capacity(_: CallbackOptions) -> Iterable[Observation]:
+            yield Observation(queue_capacity)
+
+        meter.create_observable_gauge("otel_agent.sink.queue.depth", [observe_depth], "{span}")
+        meter.create_observable_gauge("otel_agent.sink.queue.capacity", [observe_capacity], "{span}")
+
+    def received(self, count: int, transport: str) -> None:
+        self._received.add(count, {"transport": transport})
+
+    def rejected(self, count: int, transport: str) -> None:
+        if count:
+            self._rejected.add(count, {"transport": transport})
+
+    def refused(self, count: int, transport: str) -> None:
+        self._refused.add(count, {"transport": transport})
+
+    def request_failed(self, transport: str, reason: str) -> None:
+        # reason is one of a fixed few (malformed, unauthenticated, too_large, media_type): bounded.
+        self._bad_requests.add(1, {"transport": transport, "reason": reason})
+
+    def written(self, count: int, seconds: float) -> None:
+        self._written.add(count)
+        self._latency.record(seconds)
+
+    def retry(self) -> None:
+        self._retries.add(1)
+
+    def dropped(self, count: int) -> None:
+        self._dropped.add(count)
+
+    def prometheus_page(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type, for GET /metrics."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
