@@ -1,0 +1,48 @@
+"""End-time enrichment steps: pure functions from a finished span's attributes to what to add.
+
+Each returns a dict of new or replaced attributes (empty when there is nothing to add); none mutates
+its input. ``EnrichingSpanProcessor`` builds a new ReadableSpan only when the merged result is non-empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.trace import StatusCode
+
+from otel_agent import attributes as A
+from otel_agent.errors import classify_span
+from otel_agent.pricing import PriceBook
+from otel_agent.usage import USAGE_KEYS, canonical_attributes, normalize_usage
+
+_MISSING_MODEL = "missing model: cannot price"
+
+
+def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any]:
+    """Canonical usage attributes plus cost, for a span that reports usage or is an LLM call."""
+    has_usage = not USAGE_KEYS.isdisjoint(attrs)
+    if not has_usage and attrs.get(A.GEN_AI_OPERATION_NAME) not in A.LLM_OPERATIONS:
+        return {}
+    if A.PRICE_SOURCE in attrs:  # already enriched upstream (e.g. by another otel-agent process)
+        return {}
+    usage = normalize_usage(attrs)
+    added = canonical_attributes(usage)
+    if usage.has_tokens and not usage.model:
+        added[A.USAGE_INVALID] = [*added.get(A.USAGE_INVALID, []), _MISSING_MODEL]
+    added.update(prices.price(usage).attributes())
+    return {k: v for k, v in added.items() if attrs.get(k) != v}
+
+
+def error_category(
+    attrs: Mapping[str, Any], status_code: StatusCode, status_description: str | None, events: Sequence[Any]
+) -> dict[str, Any]:
+    if status_code is not StatusCode.ERROR or A.ERROR_CATEGORY in attrs:
+        return {}
+    return {A.ERROR_CATEGORY: classify_span(attrs, events, status_description)}
+
+
+def run_status(attrs: Mapping[str, Any], status_code: StatusCode, category: str | None) -> dict[str, Any]:
+    if status_code is not StatusCode.ERROR:
+        return {A.RUN_STATUS: "succeeded"}
+    return {A.RUN_STATUS: "cancelled" if category == "cancelled" else "failed"}

@@ -1,0 +1,174 @@
+"""The one outermost span processor: enrich at start and end, then hand spans to the processors it wraps.
+
+The SDK freezes attributes before ``on_end``, so end-time enrichment builds a new ReadableSpan (only when
+there is something to add: a plain span passes through untouched) and gives that same object to every
+wrapped processor, so every exporter and the metrics processor see identical, enriched spans.
+
+Fail open: if enrichment raises, the original span still goes downstream (marked with
+``ENRICHMENT_ERROR`` when possible); a wrapped processor that raises is contained, counted and logged
+(rate-limited) and the others still run. Under pytest failures re-raise (see ``otel_agent.guard``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from otel_agent import attributes as A
+from otel_agent.guard import guard, record_failure
+from otel_agent.pricing import PriceBook
+from otel_agent.processors.attribution import AttributionSpanProcessor, is_run, span_id_hex
+from otel_agent.processors.enrich import error_category, run_status, usage_and_cost
+from otel_agent.processors.markers import RunMarkers
+from otel_agent.processors.rollup import RunRollup, contribution
+from otel_agent.settings import Settings
+
+
+def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpan:
+    """A copy of ``span`` with ``added`` merged into its attributes."""
+    merged = BoundedAttributes(maxlen=None, attributes={**(span.attributes or {}), **added}, immutable=True)
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=merged,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_info=span.instrumentation_info,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class EnrichingSpanProcessor(SpanProcessor):
+    """Attribution on start, usage/cost/errors/roll-up on end, around the processors it wraps."""
+
+    def __init__(
+        self,
+        downstream: Iterable[SpanProcessor] = (),
+        settings: Settings | None = None,
+        prices: PriceBook | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.prices = prices or PriceBook(self.settings.price_file)
+        self._downstream: tuple[SpanProcessor, ...] = tuple(downstream)
+        self._lock = threading.Lock()
+        self._attribution = AttributionSpanProcessor()
+        self._rollup = RunRollup() if self.settings.rollup else None
+        interval = self.settings.heartbeat_interval_s
+        self._markers = RunMarkers(self._emit, interval) if self.settings.markers else None
+
+    # --- composition -------------------------------------------------------------------------
+    @property
+    def downstream(self) -> tuple[SpanProcessor, ...]:
+        return self._downstream
+
+    def add_downstream(self, processor: SpanProcessor) -> None:
+        """Wrap one more processor; it sees every span after enrichment."""
+        with self._lock:
+            self._downstream = (*self._downstream, processor)
+
+    def _emit(self, span: ReadableSpan) -> None:
+        for processor in self._downstream:
+            with guard(f"processor {type(processor).__name__}.on_end"):
+                processor.on_end(span)
+
+    # --- start ----------------------------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        with guard("enrich.on_start"):
+            carried = self._attribution.on_start(span, parent_context)
+            if carried is not None and carried.get(A.RUN_ID) == span_id_hex(span.context.span_id):
+                self._run_started(span, carried)
+        for processor in self._downstream:
+            with guard(f"processor {type(processor).__name__}.on_start"):
+                processor.on_start(span, parent_context)
+
+    def _run_started(self, span: Span, carried: Mapping[str, Any]) -> None:
+        if self._rollup is not None:
+            self._rollup.open(carried[A.RUN_ID])
+        if self._markers is not None:
+            self._markers.run_started(span, carried)
+
+    def _on_ending(self, span: Span) -> None:
+        for processor in self._downstream:
+            with guard(f"processor {type(processor).__name__}._on_ending"):
+                processor._on_ending(span)
+
+    # --- end ------------------------------------------------------------------------------------
+    def on_end(self, span: ReadableSpan) -> None:
+        enriched = span
+        try:
+            enriched = self._enrich(span)
+        except Exception as exc:
+            record_failure("enrich.on_end", exc)
+            enriched = self._marked_failed(span, exc)
+        self._emit(enriched)
+
+    def _marked_failed(self, span: ReadableSpan, exc: Exception) -> ReadableSpan:
+        with guard("enrich.mark_failed"):
+            return with_attributes(span, {A.ENRICHMENT_ERROR: f"{type(exc).__name__}: {exc}"[:200]})
+        return span
+
+    def _enrich(self, span: ReadableSpan) -> ReadableSpan:
+        attrs = span.attributes or {}
+        span_id = span.context.span_id if span.context else 0
+        self._attribution.on_end(span_id)
+        if not attrs:
+            return span
+        status = span.status
+        added = usage_and_cost(attrs, self.prices)
+        added.update(error_category(attrs, status.status_code, status.description, span.events))
+        run_id = attrs.get(A.RUN_ID)
+        if run_id is not None and is_run(attrs) and run_id == span_id_hex(span_id):
+            added.update(self._run_end(span_id, attrs, added, status))
+        elif run_id is not None and self._rollup is not None:
+            part = contribution({**attrs, **added}, status.is_ok is False)
+            if part is not None:
+                self._rollup.add(str(run_id), part)
+        return with_attributes(span, added) if added else span
+
+    def _run_end(
+        self, span_id: int, attrs: Mapping[str, Any], added: dict[str, Any], status: Any
+    ) -> dict[str, Any]:
+        if self._markers is not None:
+            self._markers.run_ended(span_id)
+        merged = {**attrs, **added}
+        out = run_status(merged, status.status_code, merged.get(A.ERROR_CATEGORY))
+        if self._rollup is not None:
+            own = contribution(merged, status.is_ok is False)
+            parent = attrs.get(A.RUN_PARENT_ID)
+            totals = self._rollup.close(str(attrs[A.RUN_ID]), str(parent) if parent else None, own)
+            if totals is not None:
+                out.update(totals.attributes())
+        return out
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def heartbeat_now(self) -> None:
+        if self._markers is not None:
+            self._markers.heartbeat_now()
+
+    def shutdown(self) -> None:
+        if self._markers is not None:
+            self._markers.shutdown()
+        for processor in self._downstream:
+            with guard(f"processor {type(processor).__name__}.shutdown"):
+                processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        deadline = time.monotonic() + timeout_millis / 1000
+        ok = True
+        for processor in self._downstream:
+            left_ms = max(int((deadline - time.monotonic()) * 1000), 0)
+            with guard(f"processor {type(processor).__name__}.force_flush"):
+                ok = processor.force_flush(left_ms) and ok
+        return ok

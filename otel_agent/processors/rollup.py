@@ -1,0 +1,99 @@
+"""Run roll-up: a run span carries the totals of its descendants that ended in this process.
+
+Every span inside a run names its innermost run (``RUN_ID``). When a step ends, its contribution is added
+to that run's totals; when a run ends, its totals are written on it and added to its enclosing run
+(``RUN_PARENT_ID``), so nested runs roll up. Steps that end after their run are not counted (the run's
+span is already exported). The table is bounded: past ``max_open_runs`` new runs get no roll-up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from otel_agent import attributes as A
+
+
+@dataclass(slots=True)
+class Totals:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+    tool_calls: int = 0
+    errors: int = 0
+    unpriced_calls: int = 0
+
+    def add(self, other: Totals) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def attributes(self) -> dict[str, Any]:
+        return {A.ROLLUP_PREFIX + f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _count(attrs: Mapping[str, Any], key: str) -> int:
+    value = attrs.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def contribution(attrs: Mapping[str, Any], failed: bool) -> Totals | None:
+    """What one finished (already enriched) step adds to its run; None when it adds nothing."""
+    op = attrs.get(A.GEN_AI_OPERATION_NAME)
+    source = attrs.get(A.PRICE_SOURCE)
+    is_llm = op in A.LLM_OPERATIONS or source is not None
+    if not (is_llm or failed or op == A.OP_EXECUTE_TOOL):
+        return None
+    cost = attrs.get(A.COST_USD)
+    return Totals(
+        input_tokens=_count(attrs, A.GEN_AI_USAGE_INPUT_TOKENS),
+        output_tokens=_count(attrs, A.GEN_AI_USAGE_OUTPUT_TOKENS),
+        cache_read_tokens=_count(attrs, A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+        cache_creation_tokens=_count(attrs, A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
+        reasoning_tokens=_count(attrs, A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
+        cost_usd=float(cost) if isinstance(cost, (int, float)) else 0.0,
+        llm_calls=int(is_llm),
+        tool_calls=int(op == A.OP_EXECUTE_TOOL),
+        errors=int(failed),
+        unpriced_calls=int(is_llm and source == A.PRICE_SOURCE_UNPRICED),
+    )
+
+
+class RunRollup:
+    """Open runs' running totals, keyed by run id (16-hex span id)."""
+
+    def __init__(self, max_open_runs: int = 10_000) -> None:
+        self._open: dict[str, Totals] = {}
+        self._max_open = max_open_runs
+        self._lock = threading.Lock()
+        self.overflow = 0
+
+    def open(self, run_id: str) -> None:
+        with self._lock:
+            if len(self._open) >= self._max_open:
+                self.overflow += 1
+                return
+            self._open.setdefault(run_id, Totals())
+
+    def add(self, run_id: str, totals: Totals) -> None:
+        with self._lock:
+            target = self._open.get(run_id)
+            if target is not None:
+                target.add(totals)
+
+    def close(self, run_id: str, parent_run_id: str | None, own: Totals | None) -> Totals | None:
+        """Pop a run's totals (None if it was never opened) and pass them, plus its own part, upward."""
+        with self._lock:
+            totals = self._open.pop(run_id, None)
+            parent = self._open.get(parent_run_id) if parent_run_id else None
+            if parent is not None:
+                if totals is not None:
+                    parent.add(totals)
+                if own is not None:
+                    parent.add(own)
+        return totals
