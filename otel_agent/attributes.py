@@ -34,6 +34,8 @@ GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # metric attribute: input | output
+GEN_AI_SYSTEM_LEGACY: Final = "gen_ai.system"  # before v1.37; read only (other instrumentations' spans)
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"  # bool: the call asked for a streamed response
 
 # gen_ai.operation.name values
 OP_CHAT: Final = "chat"
@@ -71,6 +73,7 @@ AGENT_ROLE: Final = "otel_agent.agent.role"
 WORKSPACE: Final = "otel_agent.workspace"  # tenant for the operator API
 TRIGGER_TYPE: Final = "otel_agent.trigger.type"  # user | schedule | webhook | agent | api | manual
 TRIGGER_ID: Final = "otel_agent.trigger.id"  # who or what: a user id, schedule name, webhook id, run id
+REQUEST_ID: Final = "otel_agent.request.id"  # the application's request / job id, to correlate with its logs
 TAG_PREFIX: Final = "otel_agent.tag."  # free-form run tags: otel_agent.tag.style, otel_agent.tag.difficulty
 
 # Run identity and state.
