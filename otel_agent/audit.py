@@ -32,6 +32,7 @@ from opentelemetry import baggage
 
 from otel_agent import attributes as attrs
 from otel_agent.api.tables import audit_events, utcnow
+from otel_agent.store.models import runs
 
 _log = logging.getLogger(__name__)
 DEFAULT_WORKSPACE = "default"
@@ -126,7 +127,9 @@ class AuditWriter:
         now = time.monotonic()
         if now - self._last_log >= 60.0:
             self._last_log = now
-            _log.warning("could not write %d audit event(s); %d lost so far", count, self.failed, exc_info=True)
+            _log.warning(
+                "could not write %d audit event(s); %d lost so far", count, self.failed, exc_info=True
+            )
 
 
 _writer: AuditWriter | None = None
@@ -217,5 +220,63 @@ def query_events(
     if until is not None:
         query = query.where(t.c.at < until)
     if before is not None:
-        query = query.where(sa.tuple_(t.c.at, t.c.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
+        query = query.where(
+            sa.tuple_(t.c.at, t.c.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1]))
+        )
     return list(conn.execute(query.order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)))
+
+
+def workflow_key() -> sa.ColumnElement[str]:
+    """What names a workflow: its gen_ai.workflow.name, else the agent's name, else the run's name."""
+    return sa.func.coalesce(runs.c.workflow_name, runs.c.agent_name, runs.c.name)
+
+
+def _trigger_columns() -> tuple[sa.ColumnElement, ...]:
+    return (
+        workflow_key().label("workflow"),
+        runs.c.trigger_type,
+        runs.c.trigger_id,
+        runs.c.run_id,
+        runs.c.status,
+        runs.c.started_at,
+        runs.c.user_id,
+    )
+
+
+def list_triggers(
+    conn: sa.Connection,
+    workspace: str,
+    *,
+    workflow: str | None = None,
+    trigger_type: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[sa.Row]:
+    """Who or what started each top-level run of a workspace, newest first (from the runs' attributes)."""
+    query = sa.select(*_trigger_columns()).where(
+        runs.c.workspace == workspace, runs.c.parent_run_id.is_(None), runs.c.started_at.is_not(None)
+    )
+    if workflow is not None:
+        query = query.where(workflow_key() == workflow)
+    if trigger_type is not None:
+        query = query.where(runs.c.trigger_type == trigger_type)
+    if since is not None:
+        query = query.where(runs.c.started_at >= since)
+    return list(conn.execute(query.order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)))
+
+
+def last_triggers(conn: sa.Connection, workspace: str, limit: int = 100) -> list[sa.Row]:
+    """The latest top-level run of each workflow in a workspace: what triggered it, and when."""
+    ranked = (
+        sa.select(
+            *_trigger_columns(),
+            sa.func.row_number()
+            .over(partition_by=workflow_key(), order_by=(runs.c.started_at.desc(), runs.c.run_id.desc()))
+            .label("rank"),
+        )
+        .where(runs.c.workspace == workspace, runs.c.parent_run_id.is_(None), runs.c.started_at.is_not(None))
+        .subquery()
+    )
+    columns = [c for c in ranked.c if c.name != "rank"]
+    query = sa.select(*columns).where(ranked.c.rank == 1).order_by(ranked.c.started_at.desc()).limit(limit)
+    return list(conn.execute(query))

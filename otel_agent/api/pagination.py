@@ -35,4 +35,6 @@ class Cursor:
             at, key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
             return cls(datetime.fromisoformat(at), str(key))
         except (binascii.Error, UnicodeError, ValueError, TypeError) as exc:
-            raise BadCursor(f"malformed cursor {text[:40]!r}: pass back a next_cursor from a previous page") from exc
+            raise BadCursor(
+                f"malformed cursor {text[:40]!r}: pass back a next_cursor from a previous page"
+            ) from exc

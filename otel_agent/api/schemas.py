@@ -62,3 +62,177 @@ class Problem(BaseModel):
     """An error: `detail` says what was wrong and how to fix it."""
 
     detail: Any
+
+
+class Tokens(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class RunOut(Tokens):
+    run_id: str
+    trace_id: str
+    parent_run_id: str | None = None
+    root_run_id: str
+    name: str | None = None
+    operation: str | None = None
+    status: str
+    project: str | None = None
+    stage: str | None = None
+    agent_role: str | None = None
+    user_id: str | None = None
+    agent_name: str | None = None
+    workflow_name: str | None = None
+    trigger_type: str | None = None
+    trigger_id: str | None = None
+    session_id: str | None = None
+    conversation_id: str | None = None
+    service_name: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+    duration_ms: float | None = None
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+    tool_calls: int = 0
+    error_count: int = 0
+    unpriced_calls: int = 0
+    models: list[str] | None = None
+    providers: list[str] | None = None
+    tags: dict[str, Any] | None = None
+    error_category: str | None = None
+    error_message: str | None = None
+
+
+class StepOut(Tokens):
+    span_id: str
+    parent_span_id: str | None = None
+    name: str | None = None
+    kind: str
+    operation: str | None = None
+    status: str
+    stage: str | None = None
+    agent_role: str | None = None
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    tool_name: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+    cost_usd: float | None = None
+    price_source: str | None = None
+    retry_attempt: int | None = None
+    time_to_first_chunk_s: float | None = None
+    error_category: str | None = None
+    error_type: str | None = None
+
+
+class FailureOut(BaseModel):
+    failure_id: str
+    source: str = Field(description="step | run | stall")
+    run_id: str | None = None
+    span_id: str | None = None
+    trace_id: str | None = None
+    step_name: str | None = None
+    project: str | None = None
+    stage: str | None = None
+    agent_role: str | None = None
+    user_id: str | None = None
+    error_category: str
+    error_type: str | None = None
+    message: str | None = None
+    exception_type: str | None = None
+    exception_stacktrace: str | None = None
+    retry_attempt: int | None = None
+    occurred_at: datetime | None = None
+    resolved: bool
+    resolved_at: datetime | None = None
+
+
+class RunDetail(BaseModel):
+    """One run with everything under it and a link to its trace."""
+
+    run: RunOut
+    trace_url: str | None = Field(None, description="Grafana Explore (Tempo); null if no Grafana URL is set")
+    steps: list[StepOut]
+    steps_truncated: bool = False
+    failures: list[FailureOut]
+    child_run_ids: list[str]
+
+
+class FailureGroup(BaseModel):
+    """Failures with the same category, error type and message."""
+
+    error_category: str
+    error_type: str | None = None
+    message: str | None = None
+    count: int
+    open_count: int
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    runs: int
+    sample_failure_id: str
+
+
+class ResolveGroup(BaseModel):
+    """Resolve every open failure of one group (as listed by /failures/groups)."""
+
+    error_category: str = Field(min_length=1, max_length=64)
+    error_type: str | None = Field(None, max_length=256)
+    message: str | None = Field(None, max_length=100_000)
+
+
+class Resolved(BaseModel):
+    resolved: int = Field(description="failures that were open and are now resolved")
+
+
+class TriggerOut(BaseModel):
+    """Who or what started a run: a user, a schedule, a webhook, another agent."""
+
+    workflow: str | None
+    trigger_type: str | None
+    trigger_id: str | None
+    run_id: str
+    status: str
+    started_at: datetime | None
+    user_id: str | None = None
+
+
+class HealthOut(BaseModel):
+    """The operator's dashboard card for one workspace."""
+
+    workspace: str
+    failed_runs_today: int = Field(description="runs started since 00:00 UTC that failed or stalled")
+    failed_runs_24h: int
+    open_failures: int
+    running_runs: int
+    last_trigger_per_workflow: list[TriggerOut]
+    recent_audit_events: list[AuditEventOut]
+
+
+class ProjectActivity(BaseModel):
+    project: str | None
+    runs: int
+    failed: int
+    cost_usd: float
+
+
+class UserActivity(BaseModel):
+    """What one user ran in this workspace over the window (nested runs counted)."""
+
+    user_id: str
+    since: datetime
+    runs: int
+    succeeded: int
+    failed: int = Field(description="failed or stalled")
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    projects: list[ProjectActivity]
+    recent_runs: list[RunOut]

@@ -47,7 +47,9 @@ class TokenStore:
     def verify(self, token: str) -> Principal | None:
         """The principal behind a live token, or None for an unknown or revoked one."""
         digest = hash_token(token)
-        query = sa.select(api_tokens).where(api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None))
+        query = sa.select(api_tokens).where(
+            api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None)
+        )
         with self._engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None or not digests_match(row.token_hash, digest):
