@@ -138,6 +138,8 @@ TOKEN_TYPE_REASONING: Final = "reasoning"
 COMPONENT: Final = "otel_agent.component"  # metric label: which part of our pipeline (sql_exporter, ...)
 METRIC: Final = "otel_agent.metric"  # metric label on the overflow counter: which metric overflowed
 EVENT_NAME: Final = "event.name"  # semconv log attribute: our run events are otel_agent.run.started, ...
+SINK_TRANSPORT: Final = "otel_agent.sink.transport"  # sink metric label: grpc | http
+SINK_REASON: Final = "otel_agent.sink.reason"  # sink metric label: why a request was refused whole
 
 # Run roll-ups: the run span carries the totals of its descendants in this process.
 ROLLUP_PREFIX: Final = "otel_agent.rollup."

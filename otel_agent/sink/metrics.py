@@ -3,7 +3,7 @@
 Each sink owns a MeterProvider whose reader is the OTel Prometheus exporter writing into a private
 prometheus_client registry, served at GET /metrics. A private registry (not the global one) lets two
 sinks live in one process (tests) and keeps application metrics out of the sink's page. Labels are
-bounded: the transport (grpc | http) and nothing else.
+bounded: the transport (grpc | http) and, on refused requests, a reason from a fixed few.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from collections.abc import Callable, Iterable
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from otel_agent.attributes import SERVICE_NAME, SINK_REASON, SINK_TRANSPORT
+
 METER_NAME = "otel_agent.sink"
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class SinkMetrics:
@@ -23,7 +27,10 @@ class SinkMetrics:
 
     def __init__(self, queue_depth: Callable[[], int], queue_capacity: int) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=self.registry)])
+        self._provider = MeterProvider(
+            metric_readers=[PrometheusMetricReader(registry=self.registry)],
+            resource=Resource.create({SERVICE_NAME: "otel-agent-sink"}),
+        )
         meter = self._provider.get_meter(METER_NAME)
         self._received = meter.create_counter("otel_agent.sink.spans.received", "{span}", "Spans decoded")
         self._rejected = meter.create_counter(
@@ -40,7 +47,12 @@ class SinkMetrics:
         self._bad_requests = meter.create_counter(
             "otel_agent.sink.requests.failed", "{request}", "Requests refused whole (malformed, auth, size)"
         )
-        self._latency = meter.create_histogram("otel_agent.sink.write.duration", "s", "Batch write latency")
+        self._latency = meter.create_histogram(
+            "otel_agent.sink.write.duration",
+            "s",
+            "Batch write latency",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
+        )
 
         def observe_depth(_: CallbackOptions) -> Iterable[Observation]:
             yield Observation(queue_depth())
@@ -48,22 +60,26 @@ class SinkMetrics:
         def observe_capacity(_: CallbackOptions) -> Iterable[Observation]:
             yield Observation(queue_capacity)
 
-        meter.create_observable_gauge("otel_agent.sink.queue.depth", [observe_depth], "{span}")
-        meter.create_observable_gauge("otel_agent.sink.queue.capacity", [observe_capacity], "{span}")
+        meter.create_observable_gauge(
+            "otel_agent.sink.queue.depth", [observe_depth], "{span}", "Spans queued"
+        )
+        meter.create_observable_gauge(
+            "otel_agent.sink.queue.capacity", [observe_capacity], "{span}", "Queue bound"
+        )
 
     def received(self, count: int, transport: str) -> None:
-        self._received.add(count, {"transport": transport})
+        self._received.add(count, {SINK_TRANSPORT: transport})
 
     def rejected(self, count: int, transport: str) -> None:
         if count:
-            self._rejected.add(count, {"transport": transport})
+            self._rejected.add(count, {SINK_TRANSPORT: transport})
 
     def refused(self, count: int, transport: str) -> None:
-        self._refused.add(count, {"transport": transport})
+        self._refused.add(count, {SINK_TRANSPORT: transport})
 
     def request_failed(self, transport: str, reason: str) -> None:
         # reason is one of a fixed few (malformed, unauthenticated, too_large, media_type): bounded.
-        self._bad_requests.add(1, {"transport": transport, "reason": reason})
+        self._bad_requests.add(1, {SINK_TRANSPORT: transport, SINK_REASON: reason})
 
     def written(self, count: int, seconds: float) -> None:
         self._written.add(count)

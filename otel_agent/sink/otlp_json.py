@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from google.protobuf import json_format
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from otel_agent.sink.decode import DecodeResult, attributes_dict, span_record
 
@@ -71,12 +71,22 @@ def _span(document: Any) -> Span:
     fields = dict(document)
     ids = {name: _span_id_bytes(fields.pop(name, ""), size, name) for name, size in _ID_FIELDS.items()}
     fields.pop("links", None)  # links are not materialised; their ids would need the same treatment
+    # ignore_unknown_fields also turns an unknown enum NAME into 0 silently; refuse it instead.
+    _known_enum_name(fields.get("kind"), Span.SpanKind.keys(), "span kind")
+    status = fields.get("status")
+    if isinstance(status, dict):
+        _known_enum_name(status.get("code"), Status.StatusCode.keys(), "status code")
     try:
         span = json_format.ParseDict(fields, Span(), ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise ValueError(str(exc)) from None
     span.trace_id, span.span_id, span.parent_span_id = ids["traceId"], ids["spanId"], ids["parentSpanId"]
     return span
+
+
+def _known_enum_name(value: Any, names: list[str], what: str) -> None:
+    if isinstance(value, str) and value not in names:
+        raise ValueError(f"unknown {what} {value!r}")
 
 
 def _span_id_bytes(text: Any, size: int, name: str) -> bytes:
