@@ -1,0 +1,126 @@
+"""Repair links after a batch lands, so the result does not depend on arrival order.
+
+* ``relink``: steps stored with run_id NULL (their parent had not arrived) get their run once a parent
+  in the frontier (ids just written) is known; nested runs get their parent run; roots follow parents.
+* ``recompute_totals``: run totals are recomputed from the steps (never incremented), so duplicates,
+  replays and late steps can never skew them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from otel_agent.store.models import failures, runs, steps
+
+MAX_ROUNDS = 64  # one round per level of a parent chain that arrived bottom-up
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    items = sorted(ids)
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _run_of(conn: sa.Connection, ids: set[str]) -> dict[str, str]:
+    """For span ids: the run each one is (a run) or belongs to (a linked step)."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        found.update({r: r for r in conn.scalars(sa.select(runs.c.run_id).where(runs.c.run_id.in_(chunk)))})
+        query = sa.select(steps.c.span_id, steps.c.run_id).where(
+            steps.c.span_id.in_(chunk), steps.c.run_id.is_not(None)
+        )
+        found.update({s: r for s, r in conn.execute(query)})
+    return found
+
+
+def lookup_runs(conn: sa.Connection, ids: set[str]) -> dict[str, str | None]:
+    return dict(_run_of(conn, ids))
+
+
+def relink(conn: sa.Connection, frontier: set[str], written_runs: set[str]) -> set[str]:
+    """Link orphans below ``frontier``; return the runs whose steps, parent or root changed."""
+    changed: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        if not frontier:
+            break
+        linked = _link_orphan_steps(conn, frontier)
+        nested = _link_orphan_runs(conn, frontier)
+        changed |= set(linked.values()) | set(nested)
+        frontier = set(linked) | set(nested)
+    changed |= _follow_roots(conn, changed | written_runs)
+    return changed
+
+
+def _orphans(conn: sa.Connection, table: sa.Table, key: str, column: str, parents: list[str]) -> list[Any]:
+    query = sa.select(table.c[key], table.c.parent_span_id).where(
+        table.c[column].is_(None), table.c.parent_span_id.in_(parents)
+    )
+    return list(conn.execute(query))
+
+
+def _link_orphan_steps(conn: sa.Connection, frontier: set[str]) -> dict[str, str]:
+    linked: dict[str, str] = {}
+    for chunk in _chunks(frontier):
+        orphans = _orphans(conn, steps, "span_id", "run_id", chunk)
+        owners = _run_of(conn, {parent for _, parent in orphans})
+        linked.update({span: owners[parent] for span, parent in orphans if parent in owners})
+    if linked:
+        rows = [{"b_span": span, "b_run": run} for span, run in sorted(linked.items())]
+        conn.execute(
+            steps.update()
+            .where(steps.c.span_id == sa.bindparam("b_span"))
+            .values(run_id=sa.bindparam("b_run")),
+            rows,
+        )
+        conn.execute(
+            failures.update()
+            .where(failures.c.span_id == sa.bindparam("b_span"))
+            .values(run_id=sa.bindparam("b_run")),
+            rows,
+        )
+    return linked
+
+
+def _link_orphan_runs(conn: sa.Connection, frontier: set[str]) -> list[str]:
+    linked: dict[str, str] = {}
+    for chunk in _chunks(frontier):
+        orphans = [(r, p) for r, p in _orphans(conn, runs, "run_id", "parent_run_id", chunk) if r != p]
+        owners = _run_of(conn, {parent for _, parent in orphans})
+        linked.update({run: owners[parent] for run, parent in orphans if parent in owners})
+    if linked:
+        rows = [{"b_run": run, "b_parent": parent} for run, parent in sorted(linked.items())]
+        stmt = runs.update().where(runs.c.run_id == sa.bindparam("b_run"))
+        conn.execute(stmt.values(parent_run_id=sa.bindparam("b_parent")), rows)
+    return list(linked)
+
+
+def _follow_roots(conn: sa.Connection, start: set[str]) -> set[str]:
+    """Give every nested run its parent's root, down from the runs in ``start``."""
+    changed: set[str] = set()
+    frontier = set(start)
+    child, parent = runs.alias("child"), runs.alias("parent")
+    for _ in range(MAX_ROUNDS):
+        if not frontier:
+            break
+        updates: dict[str, str] = {}
+        for chunk in _chunks(frontier):
+            query = (
+                sa.select(child.c.run_id, parent.c.root_run_id)
+                .join(parent, parent.c.run_id == child.c.parent_run_id)
+                .where(
+                    sa.or_(child.c.run_id.in_(chunk), child.c.parent_run_id.in_(chunk)),
+                    child.c.root_run_id != parent.c.root_run_id,
+                )
+            )
+            updates.update({run: root for run, root in conn.execute(query)})
+        if updates:
+            rows = [{"b_run": r, "b_root": root} for r, root in sorted(updates.items())]
+            stmt = runs.update().where(runs.c.run_id == sa.bindparam("b_run"))
+            conn.execute(stmt.values(root_run_id=sa.bindparam("b_root")), rows)
+        changed |= set(updates)
+        frontier = set(updates)
+    return changed

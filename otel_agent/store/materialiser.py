@@ -1,0 +1,240 @@
+"""The materialiser: finished spans (as neutral SpanRecords) -> run, step and failure rows.
+
+Usage (the SQL exporter and the OTLP sink both do exactly this)::
+
+    from otel_agent.store import Materialiser, make_engine
+    materialiser = Materialiser(make_engine("postgresql+psycopg://..."))   # or make_engine() for SQLite
+    result = materialiser.write(records)        # -> WriteResult(written=..., rejected=...)
+    materialiser.sweep()                        # now and then: mark stalled runs, link late orphans
+
+Guarantees: idempotent (a span written twice changes nothing), order-free (children before parents,
+any batch split, several processes), run totals always equal the sums over their steps. The schema is
+upgraded on first use. A record that cannot be stored is rejected alone (batch -> savepoint per record)
+and counted; ``StoreUnavailable`` is raised only when the database cannot be reached at all, so the
+caller can spool the batch and replay it later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from otel_agent.guard import record_failure
+from otel_agent.record import SpanRecord
+from otel_agent.store import links, totals
+from otel_agent.store import models as M
+from otel_agent.store.clean import span_id
+from otel_agent.store.content import ContentPolicy
+from otel_agent.store.engine import is_postgres
+from otel_agent.store.migrate import is_current, upgrade
+from otel_agent.store.plan import BatchPlan, plan_batch
+from otel_agent.store.rows import stall_failure_row
+from otel_agent.store.upsert import Merge, dedupe, upsert
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_STALL_AFTER_S = 600.0
+
+_N, _NO, _ON, _MAX = Merge.NEW, Merge.NEW_OR_OLD, Merge.OLD_OR_NEW, Merge.GREATEST
+_RUN_FACTS = (
+    "name", "operation", "project", "stage", "agent_role", "user_id", "agent_name", "workflow_name",
+    "workspace", "trigger_type", "trigger_id", "session_id", "conversation_id", "request_id",
+    "service_name", "tags", "input_content", "output_content",
+)  # fmt: skip
+# The run's own span is authoritative; markers only fill gaps and move the heartbeat forward.
+RUN_SPAN_MERGES = {
+    **dict.fromkeys(_RUN_FACTS, _NO),
+    **dict.fromkeys(("trace_id", "parent_span_id", "parent_run_id", "started_at", "ended_at"), _NO),
+    **dict.fromkeys(("status", "root_run_id", "duration_ms", "error_category", "error_message"), _N),
+    "span_seen": _N,
+    "updated_at": _N,
+}
+MARKER_MERGES = {
+    **dict.fromkeys(_RUN_FACTS, _ON),
+    "parent_run_id": _ON,
+    "started_at": _NO,
+    "last_heartbeat_at": _MAX,
+    "updated_at": _N,
+}
+_STEP_COLUMNS = [c.name for c in M.steps.columns if c.name != "span_id"]
+STEP_MERGES = {**dict.fromkeys(_STEP_COLUMNS, _N), "run_id": _NO}
+_FAILURE_COLUMNS = [
+    c.name for c in M.failures.columns if c.name not in ("failure_id", "resolved", "resolved_at")
+]
+FAILURE_MERGES = {**dict.fromkeys(_FAILURE_COLUMNS, _N), "run_id": _NO}
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached (or is locked); nothing of the batch was written."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: int
+    rejected: int
+
+
+def _unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _valid(record: SpanRecord) -> bool:
+    return bool(span_id(record.span_id) and span_id(record.trace_id))
+
+
+class Materialiser:
+    """SpanRecord batches -> otel_runs / otel_steps / otel_failures rows (see the module docstring)."""
+
+    def __init__(self, engine: sa.Engine, content: ContentPolicy | None = None, ensure_schema: bool = True):
+        self.engine = engine
+        self.content = content or ContentPolicy()
+        self._schema_checked = not ensure_schema
+        self._schema_lock = threading.Lock()
+
+    def write(self, records: Iterable[SpanRecord]) -> WriteResult:
+        """Store a batch. Raises StoreUnavailable only if the database is unreachable."""
+        batch = list(records)
+        good = [r for r in batch if _valid(r)]
+        invalid = len(batch) - len(good)
+        if invalid:
+            _log.warning("otel-agent store: rejected %d spans with malformed ids", invalid)
+        try:
+            self._ensure_schema()
+            with self.engine.begin() as conn:
+                self._write(conn, good)
+            return WriteResult(len(good), invalid)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            record_failure("store.batch", exc)
+        result = self._write_one_by_one(good)
+        return WriteResult(result.written, result.rejected + invalid)
+
+    def _write_one_by_one(self, batch: Sequence[SpanRecord]) -> WriteResult:
+        """The batch failed: each record in its own savepoint, so only the bad ones are lost."""
+        rejected = 0
+        try:
+            with self.engine.begin() as conn:
+                for record in batch:
+                    try:
+                        with conn.begin_nested():
+                            self._write(conn, [record])
+                    except Exception as exc:
+                        if _unavailable(exc):
+                            raise
+                        rejected += 1
+                        record_failure("store.record", exc)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+        return WriteResult(len(batch) - rejected, rejected)
+
+    def _ensure_schema(self) -> None:
+        if self._schema_checked:
+            return
+        with self._schema_lock:
+            if not self._schema_checked:
+                if not is_current(self.engine):
+                    upgrade(self.engine)
+                self._schema_checked = True
+
+    def _write(self, conn: sa.Connection, records: Sequence[SpanRecord]) -> None:
+        now = datetime.now(timezone.utc)
+        plan = plan_batch(records, lambda ids: links.lookup_runs(conn, ids), self.content, now)
+        touched = plan.run_ids()
+        _lock_runs(conn, touched)
+        _upsert_plan(conn, plan)
+        written_runs = {row["run_id"] for row in plan.runs}
+        touched |= links.relink(conn, plan.span_ids(), written_runs)
+        totals.recompute_totals(conn, touched)
+        totals.resolve_failures(conn, touched)
+
+    def sweep(self, stall_after_s: float = DEFAULT_STALL_AFTER_S, now: datetime | None = None) -> list[str]:
+        """Mark runs silent for longer than ``stall_after_s`` as stalled (with a failure row each), and
+        link orphans whose parents arrived through another process. Returns the newly stalled run ids."""
+        self._ensure_schema()
+        now = now or datetime.now(timezone.utc)
+        with self.engine.begin() as conn:
+            stalled = _mark_stalls(conn, now, stall_after_s)
+            _relink_all(conn)
+        return stalled
+
+
+def _lock_runs(conn: sa.Connection, run_ids: set[str]) -> None:
+    """Serialise concurrent writers of the same run (PostgreSQL), in a fixed order (no deadlocks), so the
+    totals recomputed last see every committed step. SQLite writers are serialised already."""
+    if run_ids and is_postgres(conn):
+        conn.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock(k) FROM "
+                "(SELECT DISTINCT hashtextextended(id, 7) AS k FROM unnest(CAST(:ids AS text[])) AS id) s "
+                "ORDER BY k"
+            ),
+            {"ids": sorted(run_ids)},
+        )
+
+
+def _upsert_plan(conn: sa.Connection, plan: BatchPlan) -> None:
+    key = ["run_id"]
+    upsert(conn, M.runs, dedupe(plan.runs, key), key, RUN_SPAN_MERGES)
+    upsert(conn, M.runs, _merge_markers(plan.markers), key, MARKER_MERGES)
+    upsert(conn, M.runs, dedupe(plan.placeholders, key), key)
+    upsert(conn, M.steps, dedupe(plan.steps, ["span_id"]), ["span_id"], STEP_MERGES)
+    upsert(conn, M.failures, dedupe(plan.failures, ["failure_id"]), ["failure_id"], FAILURE_MERGES)
+
+
+def _merge_markers(markers: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One row per run: the latest heartbeat, gaps filled from the others."""
+    latest: dict[object, dict[str, object]] = {}
+    for row in sorted(markers, key=lambda r: str(r["last_heartbeat_at"] or "")):
+        previous = latest.get(row["run_id"])
+        latest[row["run_id"]] = row if previous is None else _fill(row, previous)
+    return [latest[k] for k in sorted(latest, key=str)]
+
+
+def _fill(row: dict[str, object], older: dict[str, object]) -> dict[str, object]:
+    return {k: (v if v is not None else older.get(k)) for k, v in row.items()}
+
+
+def _mark_stalls(conn: sa.Connection, now: datetime, stall_after_s: float) -> list[str]:
+    r = M.runs.c
+    cutoff = now - timedelta(seconds=stall_after_s)
+    seen = sa.func.coalesce(r.last_heartbeat_at, r.started_at, r.updated_at)
+    query = sa.select(r.run_id, r.trace_id, r.name, r.project, r.stage, r.agent_role, r.user_id).where(
+        r.status == M.RUN_STATUS_RUNNING, seen < cutoff
+    )
+    stale = [
+        dict(row) for row in conn.execute(query.with_for_update() if is_postgres(conn) else query).mappings()
+    ]
+    if not stale:
+        return []
+    ids = [row["run_id"] for row in stale]
+    message = f"no heartbeat for more than {stall_after_s:g} s"
+    conn.execute(
+        M.runs.update()
+        .where(r.run_id.in_(ids), r.status == M.RUN_STATUS_RUNNING)
+        .values(status=M.RUN_STATUS_STALLED, error_category="stalled", error_message=message, updated_at=now)
+    )
+    upsert(conn, M.failures, [stall_failure_row(row, stall_after_s, now) for row in stale], ["failure_id"])
+    return ids
+
+
+def _relink_all(conn: sa.Connection, limit: int = 10_000) -> None:
+    """Orphans whose parent is now known (written by another process meanwhile): link them."""
+    s = M.steps.c
+    parents = (
+        sa.select(s.parent_span_id).where(s.run_id.is_(None), s.parent_span_id.is_not(None)).limit(limit)
+    )
+    frontier = set(conn.scalars(parents))
+    known = set(links.lookup_runs(conn, frontier))
+    touched = links.relink(conn, known, set())
+    totals.recompute_totals(conn, touched)
+    totals.resolve_failures(conn, touched)

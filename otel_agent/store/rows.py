@@ -1,0 +1,259 @@
+"""SpanRecord -> row dicts for the store's tables. Pure functions; run ids are resolved by the caller.
+
+Every row of one table has the same keys (bulk executemany needs that). Text is bounded to its
+column's size, so a 1 MB attribute costs its tail, never the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from otel_agent import attributes as A
+from otel_agent.record import SpanRecord
+from otel_agent.store import models as M
+from otel_agent.store.clean import count, duration_ms, number, small_int, span_id, text, time_from_nanos
+from otel_agent.store.content import ContentPolicy
+
+NAME_CHARS = 256
+LONG_NAME_CHARS = 512
+MESSAGE_CHARS = 4_096
+STACK_CHARS = 16_384
+
+_TOKEN_ATTRS = (
+    ("input_tokens", A.GEN_AI_USAGE_INPUT_TOKENS),
+    ("output_tokens", A.GEN_AI_USAGE_OUTPUT_TOKENS),
+    ("cache_read_tokens", A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_creation_tokens", A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
+    ("reasoning_tokens", A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
+)
+_ATTRIBUTION = (
+    ("project", A.PROJECT),
+    ("stage", A.STAGE),
+    ("agent_role", A.AGENT_ROLE),
+    ("user_id", A.USER_ID),
+)
+_RUN_ATTRIBUTION = (
+    *_ATTRIBUTION,
+    ("agent_name", A.GEN_AI_AGENT_NAME),
+    ("workflow_name", A.GEN_AI_WORKFLOW_NAME),
+    ("workspace", A.WORKSPACE),
+    ("trigger_id", A.TRIGGER_ID),
+    ("session_id", A.SESSION_ID),
+    ("conversation_id", A.GEN_AI_CONVERSATION_ID),
+    ("request_id", A.REQUEST_ID),
+)
+_STEP_KINDS = {op: "llm" for op in A.LLM_OPERATIONS} | {
+    A.OP_EXECUTE_TOOL: "tool",
+    A.OP_INVOKE_AGENT: "agent",
+    A.OP_CREATE_AGENT: "agent",
+    A.OP_INVOKE_WORKFLOW: "agent",
+}
+_STEP_STATUS = {"ERROR": "error", "OK": "ok"}
+
+
+def is_marker(record: SpanRecord) -> bool:
+    return record.attributes.get(A.MARKER) is not None or record.name == A.MARKER_SPAN_NAME
+
+
+def is_run(record: SpanRecord) -> bool:
+    attrs = record.attributes
+    return (
+        attrs.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS
+        or attrs.get(A.RUN) is True
+        or attrs.get(A.RUN_ID) == record.span_id
+    )
+
+
+def marker_run_id(record: SpanRecord) -> str | None:
+    """The run a marker speaks for: its RUN_ID, else its parent (markers are children of the run)."""
+    return span_id(record.attributes.get(A.RUN_ID)) or span_id(record.parent_span_id)
+
+
+def _attribution(attrs: Mapping[str, Any], fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return {column: text(attrs.get(name), NAME_CHARS) for column, name in fields}
+
+
+def _service(record: SpanRecord) -> str | None:
+    return text(record.resource_attributes.get(A.SERVICE_NAME), NAME_CHARS)
+
+
+def tags(attrs: Mapping[str, Any]) -> dict[str, str | None] | None:
+    found = {
+        key[len(A.TAG_PREFIX) :][:NAME_CHARS]: text(value, NAME_CHARS)
+        for key, value in attrs.items()
+        if key.startswith(A.TAG_PREFIX)
+    }
+    return found or None
+
+
+def run_status(record: SpanRecord) -> str:
+    declared = record.attributes.get(A.RUN_STATUS)
+    if declared in M.TERMINAL_RUN_STATUSES:
+        return str(declared)
+    if record.attributes.get(A.ERROR_CATEGORY) == "cancelled":
+        return M.RUN_STATUS_CANCELLED
+    return M.RUN_STATUS_FAILED if record.status_code == "ERROR" else M.RUN_STATUS_SUCCEEDED
+
+
+def _error_message(record: SpanRecord) -> str | None:
+    if record.status_code != "ERROR":
+        return None
+    exception = last_exception(record)
+    message = record.status_message or exception.get(A.EXCEPTION_MESSAGE)
+    return text(message, MESSAGE_CHARS)
+
+
+def _error_category(record: SpanRecord) -> str | None:
+    category = text(record.attributes.get(A.ERROR_CATEGORY), 64)
+    if category is None and record.status_code == "ERROR":
+        return "unknown"
+    return category
+
+
+def last_exception(record: SpanRecord) -> Mapping[str, Any]:
+    for event in reversed(record.events):
+        if event.name == "exception":
+            return event.attributes
+    return {}
+
+
+def run_row(
+    record: SpanRecord, parent_run_id: str | None, root_run_id: str, content: ContentPolicy, now: datetime
+) -> dict[str, Any]:
+    """The row a run's own span makes: authoritative for everything but totals."""
+    attrs = record.attributes
+    return {
+        "run_id": record.span_id,
+        "trace_id": record.trace_id,
+        "parent_span_id": record.parent_span_id,
+        "parent_run_id": parent_run_id,
+        "root_run_id": root_run_id,
+        "name": text(record.name, LONG_NAME_CHARS),
+        "operation": text(attrs.get(A.GEN_AI_OPERATION_NAME), 64) or "run",
+        "status": run_status(record),
+        **_attribution(attrs, _RUN_ATTRIBUTION),
+        "trigger_type": text(attrs.get(A.TRIGGER_TYPE), 64),
+        "service_name": _service(record),
+        "started_at": time_from_nanos(record.start_time_unix_nano),
+        "ended_at": time_from_nanos(record.end_time_unix_nano),
+        "duration_ms": duration_ms(record.start_time_unix_nano, record.end_time_unix_nano),
+        "tags": tags(attrs),
+        "error_category": _error_category(record),
+        "error_message": _error_message(record),
+        "input_content": content.apply(attrs.get(A.GEN_AI_INPUT_MESSAGES)),
+        "output_content": content.apply(attrs.get(A.GEN_AI_OUTPUT_MESSAGES)),
+        "span_seen": True,
+        "updated_at": now,
+    }
+
+
+def marker_row(record: SpanRecord, run_id: str, now: datetime) -> dict[str, Any]:
+    """The row an in-flight marker makes: the run is running, seen alive at the marker's time."""
+    attrs = record.attributes
+    parent_run_id = span_id(attrs.get(A.RUN_PARENT_ID))
+    return {
+        "run_id": run_id,
+        "trace_id": record.trace_id,
+        "parent_run_id": parent_run_id if parent_run_id != run_id else None,
+        "root_run_id": span_id(attrs.get(A.RUN_ROOT_ID)) or run_id,
+        "name": text(attrs.get(A.RUN_NAME), LONG_NAME_CHARS),
+        "status": M.RUN_STATUS_RUNNING,
+        **_attribution(attrs, _RUN_ATTRIBUTION),
+        "trigger_type": text(attrs.get(A.TRIGGER_TYPE), 64),
+        "service_name": _service(record),
+        "started_at": time_from_nanos(attrs.get(A.RUN_START_TIME)),
+        "last_heartbeat_at": time_from_nanos(record.end_time_unix_nano or record.start_time_unix_nano),
+        "tags": tags(attrs),
+        "updated_at": now,
+    }
+
+
+def placeholder_row(run_id: str, trace_id: str, now: datetime) -> dict[str, Any]:
+    """A run known only from its steps' RUN_ID: its own span and markers fill it in when they come."""
+    return {
+        "run_id": run_id,
+        "trace_id": trace_id,
+        "root_run_id": run_id,
+        "status": M.RUN_STATUS_RUNNING,
+        "updated_at": now,
+    }
+
+
+def step_row(record: SpanRecord, run_id: str | None, content: ContentPolicy) -> dict[str, Any]:
+    attrs = record.attributes
+    operation = attrs.get(A.GEN_AI_OPERATION_NAME)
+    row = {
+        "span_id": record.span_id,
+        "trace_id": record.trace_id,
+        "parent_span_id": record.parent_span_id,
+        "run_id": run_id,
+        "name": text(record.name, LONG_NAME_CHARS),
+        "kind": _STEP_KINDS.get(operation, "span") if isinstance(operation, str) else "span",
+        "operation": text(operation, 64),
+        "status": _STEP_STATUS.get(record.status_code, "unset"),
+        **_attribution(attrs, _ATTRIBUTION),
+        "provider": text(attrs.get(A.GEN_AI_PROVIDER_NAME), NAME_CHARS),
+        "request_model": text(attrs.get(A.GEN_AI_REQUEST_MODEL), NAME_CHARS),
+        "response_model": text(attrs.get(A.GEN_AI_RESPONSE_MODEL), NAME_CHARS),
+        "tool_name": text(attrs.get(A.GEN_AI_TOOL_NAME), NAME_CHARS),
+        "started_at": time_from_nanos(record.start_time_unix_nano),
+        "ended_at": time_from_nanos(record.end_time_unix_nano),
+        "duration_ms": duration_ms(record.start_time_unix_nano, record.end_time_unix_nano),
+        "cost_usd": number(attrs.get(A.COST_USD)),
+        "price_source": text(attrs.get(A.PRICE_SOURCE), 32),
+        "retry_attempt": small_int(attrs.get(A.RETRY_ATTEMPT)),
+        "time_to_first_chunk_s": number(attrs.get(A.TIME_TO_FIRST_CHUNK_S)),
+        "error_category": _error_category(record),
+        "error_type": text(attrs.get(A.ERROR_TYPE), NAME_CHARS),
+        "input_content": content.apply(attrs.get(A.GEN_AI_INPUT_MESSAGES)),
+        "output_content": content.apply(attrs.get(A.GEN_AI_OUTPUT_MESSAGES)),
+    }
+    for column, name in _TOKEN_ATTRS:
+        row[column] = count(attrs.get(name))
+    return row
+
+
+def failure_row(record: SpanRecord, run_id: str | None, source: str) -> dict[str, Any]:
+    """A failure for an errored span (source ``step`` or ``run``); keyed by span id, so idempotent."""
+    attrs = record.attributes
+    exception = last_exception(record)
+    return {
+        "failure_id": record.span_id,
+        "source": source,
+        "run_id": run_id,
+        "span_id": record.span_id,
+        "trace_id": record.trace_id,
+        "step_name": text(record.name, LONG_NAME_CHARS),
+        **_attribution(attrs, _ATTRIBUTION),
+        "error_category": _error_category(record) or "unknown",
+        "error_type": text(attrs.get(A.ERROR_TYPE), NAME_CHARS),
+        "message": _error_message(record),
+        "exception_type": text(exception.get(A.EXCEPTION_TYPE), NAME_CHARS),
+        "exception_stacktrace": text(exception.get(A.EXCEPTION_STACKTRACE), STACK_CHARS),
+        "retry_attempt": small_int(attrs.get(A.RETRY_ATTEMPT)),
+        "occurred_at": time_from_nanos(record.end_time_unix_nano),
+    }
+
+
+def stall_failure_row(run: Mapping[str, Any], stall_after_s: float, now: datetime) -> dict[str, Any]:
+    return {
+        "failure_id": f"stall:{run['run_id']}",
+        "source": "stall",
+        "run_id": run["run_id"],
+        "span_id": None,
+        "trace_id": run["trace_id"],
+        "step_name": run["name"],
+        "project": run["project"],
+        "stage": run["stage"],
+        "agent_role": run["agent_role"],
+        "user_id": run["user_id"],
+        "error_category": "stalled",
+        "error_type": None,
+        "message": f"no heartbeat for more than {stall_after_s:g} s",
+        "exception_type": None,
+        "exception_stacktrace": None,
+        "retry_attempt": None,
+        "occurred_at": now,
+    }

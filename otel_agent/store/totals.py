@@ -1,0 +1,118 @@
+"""Run totals recomputed from their steps, and failures resolved when their run ends."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from otel_agent.store.models import RUN_STATUS_SUCCEEDED, TERMINAL_RUN_STATUSES, failures, runs, steps
+
+_CHUNK = 500
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
+
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    items = sorted(ids)
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _flag(condition: Any) -> Any:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
+
+def _sums_query(chunk: list[str]) -> sa.Select[Any]:
+    s = steps.c
+    llm = s.kind == "llm"
+    return (
+        sa.select(
+            s.run_id,
+            *[sa.func.coalesce(sa.func.sum(s[name]), 0).label(name) for name in _TOKENS],
+            sa.func.coalesce(sa.func.sum(s.cost_usd), 0.0).label("cost_usd"),
+            _flag(llm).label("llm_calls"),
+            _flag(s.kind == "tool").label("tool_calls"),
+            _flag(s.status == "error").label("error_count"),
+            _flag(sa.and_(llm, sa.or_(s.cost_usd.is_(None), s.price_source == "unpriced"))).label(
+                "unpriced_calls"
+            ),
+            sa.func.min(s.started_at).label("first_step_at"),
+        )
+        .where(s.run_id.in_(chunk))
+        .group_by(s.run_id)
+    )
+
+
+def _used(conn: sa.Connection, chunk: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    s = steps.c
+    model = sa.func.coalesce(s.response_model, s.request_model)
+    query = sa.select(s.run_id, s.provider, model).where(s.run_id.in_(chunk), s.kind == "llm").distinct()
+    models: dict[str, set[str]] = defaultdict(set)
+    providers: dict[str, set[str]] = defaultdict(set)
+    for run_id, provider, name in conn.execute(query):
+        if provider:
+            providers[run_id].add(provider)
+        if name:
+            models[run_id].add(name)
+    return {r: (sorted(models[r]), sorted(providers[r])) for r in set(models) | set(providers)}
+
+
+def _empty_totals(run_id: str) -> dict[str, Any]:
+    return {
+        "b_run": run_id,
+        **dict.fromkeys(_TOKENS, 0),
+        "cost_usd": 0.0,
+        **dict.fromkeys(("llm_calls", "tool_calls", "error_count", "unpriced_calls"), 0),
+        "first_step_at": None,
+        "models": None,
+        "providers": None,
+    }
+
+
+def recompute_totals(conn: sa.Connection, run_ids: set[str]) -> None:
+    """Set each run's totals to the sums over its steps (zero when it has none)."""
+    for chunk in _chunks(run_ids):
+        totals = {r: _empty_totals(r) for r in chunk}
+        for row in conn.execute(_sums_query(chunk)).mappings():
+            totals[row["run_id"]].update({k: v for k, v in row.items() if k != "run_id"})
+        for run_id, (models, providers) in _used(conn, chunk).items():
+            totals[run_id].update(models=models or None, providers=providers or None)
+        _write_totals(conn, list(totals.values()))
+
+
+def _write_totals(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    values: dict[str, Any] = {name: sa.bindparam(name) for name in _TOKENS}
+    for name in (
+        "cost_usd",
+        "llm_calls",
+        "tool_calls",
+        "error_count",
+        "unpriced_calls",
+        "models",
+        "providers",
+    ):
+        values[name] = sa.bindparam(name, type_=runs.c[name].type)
+    # A run known only from its steps starts at its first step, until its own span or marker says.
+    values["started_at"] = sa.func.coalesce(
+        runs.c.started_at, sa.bindparam("first_step_at", type_=runs.c.started_at.type)
+    )
+    conn.execute(runs.update().where(runs.c.run_id == sa.bindparam("b_run")).values(values), rows)
+
+
+def resolve_failures(conn: sa.Connection, run_ids: set[str]) -> None:
+    """A run that ended closes its stall failure; a run that succeeded also closes its steps' failures
+    (they were retried or handled). resolved_at is the run's end."""
+    f = failures.c
+    ended_at = sa.select(runs.c.ended_at).where(runs.c.run_id == f.run_id).scalar_subquery()
+    for chunk in _chunks(run_ids):
+        ended = sa.select(runs.c.run_id).where(
+            runs.c.run_id.in_(chunk), runs.c.status.in_(TERMINAL_RUN_STATUSES)
+        )
+        succeeded = sa.select(runs.c.run_id).where(
+            runs.c.run_id.in_(chunk), runs.c.status == RUN_STATUS_SUCCEEDED
+        )
+        open_ = failures.update().where(f.resolved.is_(False)).values(resolved=True, resolved_at=ended_at)
+        conn.execute(open_.where(f.source == "stall", f.run_id.in_(ended)))
+        conn.execute(open_.where(f.run_id.in_(succeeded)))

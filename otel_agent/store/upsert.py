@@ -1,0 +1,73 @@
+"""One idempotent upsert for SQLite and PostgreSQL: INSERT ... ON CONFLICT (key) DO UPDATE / NOTHING.
+
+Each updated column names how the stored and the incoming value merge, so that applying the same rows
+twice, or two sources in either order, converges to the same row:
+
+* ``NEW``          the incoming value (authoritative source)
+* ``NEW_OR_OLD``   the incoming value unless it is NULL
+* ``OLD_OR_NEW``   the stored value unless it is NULL (fill gaps only)
+* ``GREATEST``     the larger of the two (NULL-safe)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+class Merge(enum.Enum):
+    NEW = "new"
+    NEW_OR_OLD = "new_or_old"
+    OLD_OR_NEW = "old_or_new"
+    GREATEST = "greatest"
+
+
+def _merged(merge: Merge, old: Any, new: Any) -> Any:
+    if merge is Merge.NEW:
+        return new
+    if merge is Merge.NEW_OR_OLD:
+        return sa.func.coalesce(new, old)
+    if merge is Merge.OLD_OR_NEW:
+        return sa.func.coalesce(old, new)
+    # CASE rather than GREATEST(): SQLite has no GREATEST and its MAX() returns NULL with a NULL argument.
+    return sa.case((old.is_(None), new), (new.is_(None), old), (new > old, new), else_=old)
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"otel-agent store supports SQLite and PostgreSQL, not {dialect}")
+
+
+def dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
+    """Last row per key, sorted by key: one statement may not touch a row twice, and a fixed order
+    keeps concurrent writers from deadlocking."""
+    by_key = {tuple(row[k] for k in key): row for row in rows}
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+    merges: Mapping[str, Merge] | None = None,
+) -> None:
+    """Insert ``rows`` (all with the same keys, unique on ``key``); on conflict merge as told, or keep
+    the stored row when ``merges`` is empty."""
+    if not rows:
+        return
+    stmt = _insert(conn.dialect.name, table)
+    if merges:
+        excluded = stmt.excluded
+        set_ = {col: _merged(m, table.c[col], excluded[col]) for col, m in merges.items()}
+        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=set_)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    conn.execute(stmt, list(rows))
