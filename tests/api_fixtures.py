@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import sqlalchemy as sa
 import uvicorn
 
@@ -180,3 +182,47 @@ def serve(engine: sa.Engine, config: ApiConfig | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def database(kind: str, tmp_dir: str, postgres_url: str | None) -> Iterator[str]:
+    """A new empty database: a SQLite file, or a fresh database on the session's PostgreSQL server."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_dir}/api.db"
+        return
+    assert postgres_url is not None
+    name = "api_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Stack:
+    """A live API server over a seeded store, and a token per (workspace, role)."""
+
+    base_url: str
+    engine: sa.Engine
+    tokens: dict[tuple[str, str], str]
+    seeded: Seeded
+
+    def client(self, workspace: str = "acme", role: str = "viewer") -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[(workspace, role)]}"}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+
+
+@contextmanager
+def stack(url: str, config: ApiConfig | None = None) -> Iterator[Stack]:
+    engine = migrated_engine(url)
+    try:
+        seeded, tokens = seed(engine), mint_tokens(engine)
+        with serve(engine, config) as base_url:
+            yield Stack(base_url, engine, tokens, seeded)
+    finally:
+        engine.dispose()
