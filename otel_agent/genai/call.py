@@ -1,0 +1,156 @@
+"""One captured LLM call attempt: its span, what we learn while its response is read, and how it ends.
+
+Lifetime: starts when the HTTP client sends the request, ends when the response body is fully read,
+closed, abandoned or fails, so a stream's usage and duration are right. When another instrumentation
+already made a GenAI client span for this call (the anthropic SDK's own, openai-v2, OpenLLMetry,
+OpenLIT), that span is enriched instead and no second span is made.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from otel_agent import attributes as A
+from otel_agent.genai import content
+from otel_agent.genai.body import BodyReader, read_whole
+from otel_agent.genai.errors import read_exception, read_stream_error
+from otel_agent.genai.facts import CallFacts
+from otel_agent.genai.providers import Route
+from otel_agent.genai.settings import GenAISettings
+from otel_agent.genai.strip import UsageChunkStripper
+
+# When enriching a foreign span, errors of single attempts go on events: the SDK may retry and succeed,
+# and a span attribute cannot be taken back.
+ATTEMPT_EVENT = "otel_agent.genai.attempt"
+_ERROR_KEYS = frozenset({A.ERROR_TYPE, A.ERROR_CATEGORY, A.RETRY_AFTER_S})
+
+
+class Call:
+    """The capture's view of one HTTP attempt to a provider."""
+
+    def __init__(
+        self, span: Span, owned: bool, route: Route, facts: CallFacts, settings: GenAISettings
+    ) -> None:
+        self.span = span
+        self.owned = owned
+        self.route = route
+        self.facts = facts
+        self.settings = settings
+        self.started = time.perf_counter()
+        self.strip_usage = False  # we added include_usage to the request: hide that chunk
+        self.body: BodyReader | None = None
+        self._ended = False
+        self._read_to_end = False
+
+    # --- around the send -------------------------------------------------------------------------
+    def attach(self) -> object | None:
+        """Make our span current while the request is sent, so the HTTP span sits under it."""
+        if not self.owned:
+            return None
+        return otel_context.attach(trace.set_span_in_context(self.span))
+
+    @staticmethod
+    def detach(token: object | None) -> None:
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+    def failed(self, exc: BaseException) -> None:
+        """The send raised (connect error, timeout, cancellation): the app gets the same exception."""
+        read_exception(exc, self.facts)
+        self.end()
+
+    # --- the response --------------------------------------------------------------------------
+    def read_whole_response(self, response: Any) -> None:
+        """Non-streamed: the client has read and decoded the body already."""
+        read_whole(self.route.wire, self.facts, response.status_code, response.headers, response.content)
+        self._record_output(response)
+        self.end()
+
+    def open_body(self, response: Any) -> BodyReader:
+        self.body = BodyReader(
+            self.route.wire, self.facts, response.status_code, response.headers, self.settings.max_event_bytes
+        )
+        return self.body
+
+    def stripper(self) -> UsageChunkStripper | None:
+        return UsageChunkStripper() if self.strip_usage and self.body and self.body.is_stream else None
+
+    def first_chunk(self) -> None:
+        if self.body is not None and self.body.is_stream:
+            self.facts.time_to_first_chunk_s = time.perf_counter() - self.started
+
+    def body_ended(self, how: str, exc: BaseException | None = None) -> None:
+        """how: read (to the end) | closed (by the app) | abandoned (garbage-collected) | failed."""
+        if self._ended:
+            return
+        if self.body is not None:
+            self.body.finish(complete=how == "read")
+        if how == "failed" and exc is not None:
+            read_exception(exc, self.facts)
+        elif how in ("closed", "abandoned") and self.body is not None and self.body.is_stream:
+            self.facts.note(f"stream {how} by the application before its end")
+        self.end()
+
+    def _record_output(self, response: Any) -> None:
+        if not self.settings.capture_content or response.status_code >= 400:
+            return
+        try:
+            decoded = response.json()
+        except Exception:  # not JSON: nothing to record
+            return
+        text = content.output_content(decoded, self.settings.content_max_bytes)
+        if text:
+            self.span.set_attribute(A.GEN_AI_OUTPUT_MESSAGES, text)
+
+    # --- the end -------------------------------------------------------------------------------
+    def end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        read_stream_error(self.facts)
+        attributes = self.facts.response_attributes()
+        if self.owned:
+            self._end_own(attributes)
+        else:
+            self._enrich_foreign(attributes)
+
+    def _end_own(self, attributes: dict[str, Any]) -> None:
+        if not self.facts.request_model and self.facts.response_model:
+            self.span.update_name(f"{self.route.operation} {self.facts.response_model}")
+        self.span.set_attributes(attributes)
+        if self.facts.error_type:
+            self.span.set_status(Status(StatusCode.ERROR, self.facts.error_type))
+        self.span.end()
+
+    def _enrich_foreign(self, attributes: dict[str, Any]) -> None:
+        if not self.span.is_recording():
+            return
+        if self.facts.error_type:
+            event = {k: v for k, v in attributes.items() if k in _ERROR_KEYS}
+            event[A.RETRY_ATTEMPT] = self.span_attempt
+            self.span.add_event(ATTEMPT_EVENT, event)
+        self.span.set_attributes({k: v for k, v in attributes.items() if k not in _ERROR_KEYS})
+
+    span_attempt = 0
+
+
+def start_span(tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Span:
+    return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+
+
+def foreign_genai_span(settings: GenAISettings) -> Span | None:
+    """The current span if another instrumentation made it for this LLM call, else None."""
+    if not settings.enrich_foreign:
+        return None
+    span = trace.get_current_span()
+    attrs = getattr(span, "attributes", None)
+    if not attrs or getattr(span, "kind", None) is not SpanKind.CLIENT or not span.is_recording():
+        return None
+    if attrs.get(A.GEN_AI_PROVIDER_NAME) or attrs.get(A.GEN_AI_SYSTEM_LEGACY):
+        return span
+    return None

@@ -1,0 +1,126 @@
+"""Stream wrappers that let the capture see a response body as the application reads it.
+
+The application gets exactly the bytes it would have got (unless opt-in stream usage is on, which removes
+only the usage chunk we asked for). Our work per chunk runs under the fail-open guard: if it fails, the
+capture stops for this response and the bytes keep flowing. The span ends when the body is read to the
+end, closed, fails (timeout, reset) or the stream object is garbage-collected unread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from otel_agent.genai.call import Call
+from otel_agent.guard import guard
+
+_COMPONENT = "genai.stream"
+
+
+class _Observed:
+    """Shared by the sync and async wrappers: feed chunks to the call, end it once."""
+
+    def _setup(self, inner: Any, call: Call) -> None:
+        self._inner = inner
+        self._call = call
+        self._seen_first = False
+        self._ended = False
+        self._stripper = None
+        with guard(_COMPONENT):
+            self._stripper = call.stripper()
+
+    def _observe(self, chunk: bytes) -> bytes:
+        if self._ended:
+            return chunk
+        with guard(_COMPONENT):
+            if not self._seen_first and chunk:
+                self._seen_first = True
+                self._call.first_chunk()
+            assert self._call.body is not None
+            self._call.body.feed(chunk)
+            if self._stripper is not None:
+                return self._stripper.feed(chunk)
+        return chunk
+
+    def _tail(self) -> bytes:
+        if self._stripper is None:
+            return b""
+        with guard(_COMPONENT):
+            return self._stripper.flush()
+        return b""
+
+    def _end(self, how: str, exc: BaseException | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        with guard(_COMPONENT):
+            self._call.body_ended(how, exc)
+
+    def __del__(self) -> None:
+        if not getattr(self, "_ended", True):
+            self._end("abandoned")
+
+
+def _how(exc: BaseException) -> str:
+    return "closed" if isinstance(exc, GeneratorExit) else "failed"
+
+
+class SyncTee(_Observed):
+    """Wraps an httpx/httpx2 SyncByteStream (a subclass per library adds the library's base class)."""
+
+    def __init__(self, inner: Any, call: Call) -> None:
+        self._setup(inner, call)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._inner:
+                out = self._observe(chunk)
+                if out:
+                    yield out
+            tail = self._tail()
+        except BaseException as exc:  # re-raised unchanged: we only end the span
+            self._end(_how(exc), exc)
+            raise
+        if tail:
+            yield tail
+        self._end("read")
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._end("closed")
+
+
+class AsyncTee(_Observed):
+    """Wraps an httpx/httpx2 AsyncByteStream."""
+
+    def __init__(self, inner: Any, call: Call) -> None:
+        self._setup(inner, call)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                out = self._observe(chunk)
+                if out:
+                    yield out
+            tail = self._tail()
+        except BaseException as exc:
+            self._end(_how(exc), exc)
+            raise
+        if tail:
+            yield tail
+        self._end("read")
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._end("closed")
+
+
+def tee_classes(module: Any) -> tuple[type, type]:
+    """SyncTee/AsyncTee subclasses that also derive from `module`'s byte-stream bases (httpx checks)."""
+    sync = type("SyncTee", (SyncTee, module.SyncByteStream), {})
+    async_ = type("AsyncTee", (AsyncTee, module.AsyncByteStream), {})
+    return sync, async_

@@ -1,0 +1,54 @@
+"""Cohere v2 chat (JSON and SSE) and embed.
+
+Responses name no model: the request's model stands. TokenCounts is taken from ``billed_units`` (what is paid
+for); ``tokens`` (which also counts the provider's own prompt template) is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from otel_agent.genai.facts import CallFacts, TokenCounts, as_int, dig
+from otel_agent.genai.wire import Wire
+
+
+def cohere_usage(usage: Any) -> TokenCounts | None:
+    billed = dig(usage, "billed_units")
+    if not isinstance(billed, dict):
+        return None
+    return TokenCounts(
+        input_tokens=as_int(billed.get("input_tokens")), output_tokens=as_int(billed.get("output_tokens"))
+    )
+
+
+def read_body(body: Any, facts: CallFacts) -> None:
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("id"), str):
+        facts.response_id = body["id"]
+    facts.set_finish_reason(0, body.get("finish_reason"))
+    usage = cohere_usage(body.get("usage")) or cohere_usage(body.get("meta"))
+    if usage is not None:
+        facts.usage = usage
+
+
+def read_event(event: str | None, data: Any, facts: CallFacts) -> None:
+    if not isinstance(data, dict):
+        return
+    kind = data.get("type") or event
+    if kind == "message-start" and isinstance(data.get("id"), str):
+        facts.response_id = data["id"]
+    elif kind == "message-end":
+        facts.set_finish_reason(0, dig(data, "delta", "finish_reason"))
+        usage = cohere_usage(dig(data, "delta", "usage"))
+        if usage is not None:
+            facts.usage = usage
+
+
+V2 = Wire(
+    name="cohere.v2",
+    read_body=read_body,
+    read_event=read_event,
+    interesting=re.compile(rb'"type"\s*:\s*"(?:message-start|message-end)"'),
+)

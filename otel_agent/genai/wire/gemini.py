@@ -1,0 +1,65 @@
+"""Google Gemini (generativelanguage) and Vertex AI generateContent / streamGenerateContent.
+
+``thoughtsTokenCount`` is outside ``candidatesTokenCount``; semconv counts reasoning inside output, so output
+is candidates + thoughts. Stream chunks carry cumulative usage, so the last chunk is the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from otel_agent.genai.facts import CallFacts, TokenCounts, add, as_int
+from otel_agent.genai.wire import Wire
+
+
+def gemini_usage(meta: Any) -> TokenCounts | None:
+    if not isinstance(meta, dict):
+        return None
+    thoughts = as_int(meta.get("thoughtsTokenCount"))
+    candidates = as_int(meta.get("candidatesTokenCount"))
+    return TokenCounts(
+        input_tokens=as_int(meta.get("promptTokenCount")),
+        output_tokens=add(candidates, thoughts),
+        cache_read_tokens=as_int(meta.get("cachedContentTokenCount")),
+        reasoning_tokens=thoughts,
+    )
+
+
+def read_body(body: Any, facts: CallFacts) -> None:
+    if isinstance(body, list):  # streamGenerateContent without alt=sse returns a JSON array of chunks
+        for chunk in body:
+            read_body(chunk, facts)
+        return
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("modelVersion"), str):
+        facts.response_model = body["modelVersion"]
+    if isinstance(body.get("responseId"), str):
+        facts.response_id = body["responseId"]
+    usage = gemini_usage(body.get("usageMetadata"))
+    if usage is not None:
+        facts.usage = usage
+    candidates = body.get("candidates")
+    if isinstance(candidates, list):
+        for position, candidate in enumerate(candidates):
+            if isinstance(candidate, dict):
+                index = candidate.get("index", position)
+                facts.set_finish_reason(
+                    index if isinstance(index, int) else position, candidate.get("finishReason")
+                )
+    if isinstance(body.get("error"), dict):
+        facts.error_type = str(body["error"].get("status") or "stream_error")
+
+
+def read_event(event: str | None, data: Any, facts: CallFacts) -> None:
+    read_body(data, facts)
+
+
+GENERATE_CONTENT = Wire(
+    name="gemini.generate_content",
+    read_body=read_body,
+    read_event=read_event,
+    # Usage is cumulative and the last chunk is always decoded; only finish reasons and errors matter mid-way.
+    interesting=re.compile(rb'"finishReason"\s*:|"error"\s*:\s*\{'),
+)
