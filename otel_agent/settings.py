@@ -88,6 +88,11 @@ class Settings:
     sink_bearer_token: str | None = None
     sink_tls_cert_file: str | None = None
     sink_tls_key_file: str | None = None
+    # `otel-agent api` (docs/api.md): the operator HTTP API and its links to Grafana.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8321
+    grafana_url: str | None = None  # e.g. http://localhost:3000; None: runs carry no trace link
+    grafana_tempo_uid: str = "tempo"  # uid of Grafana's Tempo data source
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
     @classmethod
@@ -114,6 +119,10 @@ class Settings:
             sink_bearer_token=_str(env, "OTEL_AGENT_SINK_BEARER_TOKEN"),
             sink_tls_cert_file=_str(env, "OTEL_AGENT_SINK_TLS_CERT_FILE"),
             sink_tls_key_file=_str(env, "OTEL_AGENT_SINK_TLS_KEY_FILE"),
+            api_host=_str(env, "OTEL_AGENT_API_HOST", "127.0.0.1") or "127.0.0.1",
+            api_port=_int(env, "OTEL_AGENT_API_PORT", 8321, 1),
+            grafana_url=_str(env, "OTEL_AGENT_GRAFANA_URL"),
+            grafana_tempo_uid=_str(env, "OTEL_AGENT_GRAFANA_TEMPO_UID", "tempo") or "tempo",
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )
 
