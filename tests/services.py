@@ -89,3 +89,113 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run(run([pg_ctl, "-D", data, "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- The Collector and Prometheus (stack tests) -------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def collector_binary() -> str:
+    """The slim Collector built by collector-config/build.sh (same cache path) or OTEL_AGENT_COLLECTOR_BIN."""
+    path = os.environ.get("OTEL_AGENT_COLLECTOR_BIN")
+    if not path:
+        found = subprocess.run(
+            [str(REPO_ROOT / "collector-config" / "build.sh"), "--print-path"], capture_output=True, text=True
+        )
+        path = found.stdout.strip()
+    if not (path and os.access(path, os.X_OK)):
+        missing(f"Collector binary {path or '?'} not built; run collector-config/build.sh")
+    return path
+
+
+def binary(name: str, package: str) -> str:
+    """A tool on PATH (prometheus, promtool), or missing() naming the package that has it."""
+    found = shutil.which(name)
+    if not found:
+        missing(f"{name} not found; apt-get install {package}")
+    assert found
+    return found
+
+
+def http_ready(url: str, timeout_s: float = 30.0) -> bool:
+    """Poll url until it answers 200, for at most timeout_s."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+class ServiceProcess:
+    """A child process with its output in a log file, started and stopped on demand."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, ready_url: str) -> None:
+        self.args, self.env, self.log_path, self.ready_url = args, env, log_path, ready_url
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(self.args, env={**os.environ, **self.env}, stdout=log, stderr=log)
+        if not http_ready(self.ready_url):
+            self.stop()
+            raise RuntimeError(f"{self.args[0]} did not become ready:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), then kill after 20 s."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._proc = None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+@contextmanager
+def prometheus_server(
+    rule_files: tuple[Path, ...] = (), scrape: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A real Prometheus on 127.0.0.1 (remote-write receiver on), temp storage; yields its base URL."""
+    import yaml
+
+    prometheus = binary("prometheus", "prometheus")
+    tmp = Path(tempfile.mkdtemp(prefix="otel-agent-prom-"))
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]}
+            for job, target in (scrape or {}).items()
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [
+        prometheus,
+        f"--config.file={tmp / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-remote-write-receiver",
+    ]
+    server = ServiceProcess(args, {}, tmp / "prometheus.log", f"{base}/-/ready")
+    server.start()
+    try:
+        yield base
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
