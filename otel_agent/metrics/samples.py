@@ -1,0 +1,166 @@
+"""Read what the metrics need from an enriched, finished span into a small immutable sample.
+
+This runs on the application's thread (in ``on_end``), so it only reads attributes: no SDK calls, no
+locks, no string formatting. Spans that feed no metric (HTTP, DB, plain internal spans) give ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, StatusCode
+
+from otel_agent import attributes as A
+
+_FINAL_STATUSES = frozenset(A.RUN_STATUSES) - {"running"}
+_CATEGORIES = frozenset(A.ERROR_CATEGORIES)
+SEMCONV_OTHER_ERROR = "_OTHER"  # semconv's error.type when nothing more specific is known
+
+
+class LlmSample(NamedTuple):
+    """One finished LLM call."""
+
+    model: tuple[Any, Any, Any, Any]  # names.MODEL_LABELS values
+    attribution: tuple[Any, Any, Any, Any]  # names.ATTRIBUTION_LABELS values
+    duration_s: float
+    time_to_first_chunk_s: float | None
+    tokens: tuple[int | None, int | None, int | None, int | None, int | None]  # in, out, cache r/w, reasoning
+    cost_usd: float | None
+    unpriced: bool
+    error_type: str | None
+    context: SpanContext | None
+
+
+class RunSample(NamedTuple):
+    """One finished run."""
+
+    run_id: str | None
+    attribution: tuple[Any, Any, Any, Any]
+    status: str
+    error_category: str | None
+    duration_s: float
+    llm_calls: int | None
+    steps: int | None
+    context: SpanContext | None
+
+
+class MarkerSample(NamedTuple):
+    """A run's start or heartbeat marker."""
+
+    kind: str  # attributes.MARKER_RUN_START | MARKER_RUN_HEARTBEAT
+    run_id: str | None
+    attribution: tuple[Any, Any, Any, Any]
+    time_unix_nano: int
+
+
+Sample = LlmSample | RunSample | MarkerSample
+
+
+def sample_of(span: ReadableSpan) -> Sample | None:
+    """The span's sample, or None when no metric reads this kind of span."""
+    attrs = span.attributes
+    if not attrs:
+        return None
+    marker = attrs.get(A.MARKER)
+    if marker is not None:
+        return _marker(span, attrs, marker)
+    operation = attrs.get(A.GEN_AI_OPERATION_NAME)
+    if operation in A.LLM_OPERATIONS:
+        return _llm(span, attrs, operation)
+    if operation in A.RUN_OPERATIONS or attrs.get(A.RUN) is True:
+        return _run(span, attrs)
+    return None
+
+
+def _attribution(attrs: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+    return (attrs.get(A.PROJECT), attrs.get(A.STAGE), attrs.get(A.AGENT_ROLE), attrs.get(A.GEN_AI_AGENT_NAME))
+
+
+def _seconds(span: ReadableSpan) -> float:
+    start, end = span.start_time, span.end_time
+    if start is None or end is None or end < start:
+        return 0.0
+    return (end - start) / 1e9
+
+
+def _count(value: Any) -> int | None:
+    # Enrichment already normalised usage; anything odd here (negative, text, bool) is simply not counted.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def _is_error(span: ReadableSpan) -> bool:
+    return span.status.status_code is StatusCode.ERROR
+
+
+def _llm(span: ReadableSpan, attrs: Mapping[str, Any], operation: str) -> LlmSample:
+    error_type = None
+    if _is_error(span):
+        error_type = attrs.get(A.ERROR_TYPE) or SEMCONV_OTHER_ERROR
+    return LlmSample(
+        model=(operation, attrs.get(A.GEN_AI_PROVIDER_NAME), attrs.get(A.GEN_AI_REQUEST_MODEL),
+               attrs.get(A.GEN_AI_RESPONSE_MODEL)),
+        attribution=_attribution(attrs),
+        duration_s=_seconds(span),
+        time_to_first_chunk_s=_number(attrs.get(A.TIME_TO_FIRST_CHUNK_S)),
+        tokens=(
+            _count(attrs.get(A.GEN_AI_USAGE_INPUT_TOKENS)),
+            _count(attrs.get(A.GEN_AI_USAGE_OUTPUT_TOKENS)),
+            _count(attrs.get(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+            _count(attrs.get(A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)),
+            _count(attrs.get(A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+        ),
+        cost_usd=_number(attrs.get(A.COST_USD)),
+        unpriced=attrs.get(A.PRICE_SOURCE) == A.PRICE_SOURCE_UNPRICED,
+        error_type=error_type,
+        context=span.context,
+    )
+
+
+def _run_status(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
+    status = attrs.get(A.RUN_STATUS)
+    if status in _FINAL_STATUSES:
+        return str(status)
+    return "failed" if _is_error(span) else "succeeded"
+
+
+def _run(span: ReadableSpan, attrs: Mapping[str, Any]) -> RunSample:
+    status = _run_status(span, attrs)
+    category = None
+    if status == "failed":
+        raw = attrs.get(A.ERROR_CATEGORY)
+        category = raw if raw in _CATEGORIES else "unknown"
+    llm_calls = _count(attrs.get(A.ROLLUP_LLM_CALLS))
+    tool_calls = _count(attrs.get(A.ROLLUP_TOOL_CALLS))
+    steps = None if llm_calls is None and tool_calls is None else (llm_calls or 0) + (tool_calls or 0)
+    context = span.context
+    return RunSample(
+        run_id=attrs.get(A.RUN_ID) or (format(context.span_id, "016x") if context else None),
+        attribution=_attribution(attrs),
+        status=status,
+        error_category=category,
+        duration_s=_seconds(span),
+        llm_calls=llm_calls,
+        steps=steps,
+        context=context,
+    )
+
+
+def _marker(span: ReadableSpan, attrs: Mapping[str, Any], marker: Any) -> MarkerSample | None:
+    if marker not in (A.MARKER_RUN_START, A.MARKER_RUN_HEARTBEAT):
+        return None
+    return MarkerSample(
+        kind=str(marker),
+        run_id=attrs.get(A.RUN_ID),
+        attribution=_attribution(attrs),
+        time_unix_nano=span.end_time or span.start_time or 0,
+    )
