@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_TEMPO_UID = "tempo"
+from otel_agent.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
-    """Links and limits; built from Settings by ``ApiConfig.from_settings`` or directly."""
+    """Links for the API's responses; ``ApiConfig.from_settings`` reads the OTEL_AGENT_* variables."""
 
     grafana_url: str | None = None  # OTEL_AGENT_GRAFANA_URL, e.g. http://localhost:3000
-    tempo_uid: str = DEFAULT_TEMPO_UID  # OTEL_AGENT_GRAFANA_TEMPO_UID: the Tempo data source's uid
-    max_page_size: int = 500
+    tempo_uid: str = "tempo"  # OTEL_AGENT_GRAFANA_TEMPO_UID: the uid of Grafana's Tempo data source
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiConfig:
+        return cls(grafana_url=settings.grafana_url, tempo_uid=settings.grafana_tempo_uid)
