@@ -23,9 +23,11 @@ Our own failures never reach the application: if a span cannot be made, the bloc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -40,7 +42,7 @@ from otel_agent.guard import guard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_tracer = trace.get_tracer("otel_agent", __version__)
+_tracers: weakref.WeakKeyDictionary[Any, trace.Tracer] = weakref.WeakKeyDictionary()
 _BAGGAGE_VALUE_CAP = 256  # baggage travels in an HTTP header: keep each value short
 _BAGGAGE_KEYS = frozenset(A.BAGGAGE_KEYS)
 
@@ -83,6 +85,19 @@ def _tag_attributes(tags: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _tracer() -> trace.Tracer:
+    """Our tracer from the current global provider (looked up per provider, so a provider set later,
+    or replaced in tests, is honoured)."""
+    provider = trace.get_tracer_provider()
+    try:
+        return _tracers[provider]
+    except (KeyError, TypeError):
+        tracer = provider.get_tracer("otel_agent", __version__)
+        with contextlib.suppress(TypeError):  # providers that cannot be weakly referenced: no cache
+            _tracers[provider] = tracer
+        return tracer
+
+
 def _with_baggage(ctx: otel_context.Context, values: Mapping[str, str]) -> otel_context.Context:
     for key, value in values.items():
         if key in _BAGGAGE_KEYS:
@@ -123,7 +138,7 @@ class _Scope:
     def __enter__(self) -> Span:
         with guard("context.enter"):
             parent = otel_context.get_current()
-            span = _tracer.start_span(
+            span = _tracer().start_span(
                 self._name, context=parent, kind=SpanKind.INTERNAL, attributes=self._attributes
             )
             ctx = trace.set_span_in_context(span, parent)
