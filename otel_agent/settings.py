@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from otel_agent.duration import parse_duration
+
 _log = logging.getLogger(__name__)
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -58,6 +60,18 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> t
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration such as 90, 90s, 10m, 2h or 7d, in seconds."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        _log.warning("%s: %s; using %s s", name, exc, default)
+        return default
+
+
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
     raw = env.get(name, "").strip()
     return raw or default
@@ -93,6 +107,13 @@ class Settings:
     api_port: int = 8321
     grafana_url: str | None = None  # e.g. http://localhost:3000; None: runs carry no trace link
     grafana_tempo_uid: str = "tempo"  # uid of Grafana's Tempo data source
+    # The store and the SQL exporter (docs/schema.md).
+    database_url: str | None = None  # None: sqlite:///otel-agent-data/otel-agent.db
+    stall_after_s: float = 600.0  # a running run silent this long becomes "stalled"
+    spool_dir: str = "otel-agent-data/spool"  # where batches wait while the database is down
+    spool_max_mb: float = 256.0  # beyond this, new batches are dropped (and counted)
+    store_content: bool = False  # store prompts/completions (redacted, capped) in the database
+    content_max_chars: int = 16_384
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
     @classmethod
@@ -123,6 +144,12 @@ class Settings:
             api_port=_int(env, "OTEL_AGENT_API_PORT", 8321, 1),
             grafana_url=_str(env, "OTEL_AGENT_GRAFANA_URL"),
             grafana_tempo_uid=_str(env, "OTEL_AGENT_GRAFANA_TEMPO_UID", "tempo") or "tempo",
+            database_url=_str(env, "OTEL_AGENT_DATABASE_URL"),
+            stall_after_s=_seconds(env, "OTEL_AGENT_STALL_AFTER", 600.0),
+            spool_dir=_str(env, "OTEL_AGENT_SPOOL_DIR", "otel-agent-data/spool") or "otel-agent-data/spool",
+            spool_max_mb=_float(env, "OTEL_AGENT_SPOOL_MAX_MB", 256.0),
+            store_content=_bool(env, "OTEL_AGENT_STORE_CONTENT", False),
+            content_max_chars=_int(env, "OTEL_AGENT_CONTENT_MAX_CHARS", 16_384),
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from otel_agent.settings import parse_bool, parse_int
+from otel_agent.settings import Settings
 from otel_agent.store.clean import text
 
 REDACTED = "[REDACTED]"
@@ -40,12 +39,8 @@ class ContentPolicy:
     max_chars: int = 16_384
 
     @classmethod
-    def from_env(cls) -> ContentPolicy:
-        env = os.environ
-        return cls(
-            enabled=parse_bool(env, "OTEL_AGENT_STORE_CONTENT", False),
-            max_chars=parse_int(env, "OTEL_AGENT_CONTENT_MAX_CHARS", 16_384, minimum=0),
-        )
+    def from_settings(cls, settings: Settings) -> ContentPolicy:
+        return cls(enabled=settings.store_content, max_chars=settings.content_max_chars)
 
     def apply(self, value: Any) -> str | None:
         """The value to store: None when disabled or absent; else redacted, then capped."""
