@@ -64,10 +64,12 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # seconds an idle keep-alive connection may hold its thread
     server: SinkHttpServer
+    body_consumed = True  # False from the start of a POST until its body has been read
 
     def do_POST(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's naming
         ctx = self.server.context
         media = JSON
+        self.body_consumed = False
         try:
             if self.path.split("?", 1)[0] != TRACES_PATH:
                 raise HttpError(404, "not_found", f"only POST {TRACES_PATH} is served")
@@ -84,6 +86,7 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
         raw = http_body.read_body(
             self.rfile, self.headers.get("Content-Length"), chunked, ctx.max_request_bytes
         )
+        self.body_consumed = True
         body = http_body.decompress(raw, self.headers.get("Content-Encoding"), ctx.max_request_bytes)
         outcome = ctx.intake.submit(http_body.decode_body(body, media), "http")
         if not outcome.accepted:
@@ -118,7 +121,7 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
         status = status_pb2.Status(code=grpc_code, message=message)
         if code == 401:
             headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-        if code in (411, 413):  # the body was not read: this connection cannot be reused
+        if not self.body_consumed:  # refused before reading the body: this connection cannot be reused
             headers = {**(headers or {}), "Connection": "close"}
             self.close_connection = True
         self._send_message(code, status, media, headers)

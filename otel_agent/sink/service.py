@@ -8,6 +8,7 @@ counted and logged as lost, never dropped quietly.
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 import threading
@@ -118,7 +119,8 @@ class SinkService:
         ssl_context = tls.ssl_context(self.settings) if tls else None
         self._http = SinkHttpServer(split_endpoint(self.settings.sink_http_endpoint), context, ssl_context)
         self.http_port = self._http.server_address[1]
-        threading.Thread(target=self._http.serve_forever, name="otel-agent-sink-http", daemon=True).start()
+        serve = functools.partial(self._http.serve_forever, poll_interval=0.05)  # quick shutdown
+        threading.Thread(target=serve, name="otel-agent-sink-http", daemon=True).start()
 
     def stop(self, timeout_s: float | None = None) -> bool:
         """Stop intake, flush the queue; True when every accepted span was written."""
