@@ -45,7 +45,6 @@ def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpa
         status=span.status,
         start_time=span.start_time,
         end_time=span.end_time,
-        instrumentation_info=span.instrumentation_info,
         instrumentation_scope=span.instrumentation_scope,
     )
 

@@ -76,14 +76,13 @@ class RunMarkers:
     def run_started(self, span: Span, carried: Mapping[str, Any]) -> None:
         snapshot = dict(carried)
         self._send(span, A.MARKER_RUN_START, snapshot)
-        if self._interval_s <= 0:
-            return
         with self._lock:
             if len(self._open) >= self._max_open:
                 self.overflow += 1
                 return
             self._open[span.get_span_context().span_id] = (span, snapshot)
-        self._ensure_thread()
+        if self._interval_s > 0:  # 0: no thread; heartbeat_now() still works (tests, manual ticks)
+            self._ensure_thread()
 
     def run_ended(self, span_id: int) -> None:
         with self._lock:
