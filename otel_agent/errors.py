@@ -51,7 +51,10 @@ _TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("timeout", ("timeout", "timed out", "deadline_exceeded", "deadline exceeded")),
     ("tool_error", ("tool_use_failed",)),
     ("provider_error", ("overloaded", "internal_server_error", "internalservererror", "apiconnectionerror")),
-    ("validation", ("validationerror", "invalid_request", "badrequest", "unprocessable")),
+    (
+        "validation",
+        ("validationerror", "invalid_request", "badrequest", "unprocessable", "valueerror", "typeerror"),
+    ),
 )
 
 
@@ -108,8 +111,8 @@ def classify_error(
         category = "timeout"
     if category is None and isinstance(exception, (ValueError, TypeError)):
         category = "validation"
-    if category is None and is_tool:
-        category = "tool_error"
+    if is_tool and category in (None, "validation"):
+        category = "tool_error"  # a tool that rejects its input is a failing tool, not a bad LLM request
     return category or "unknown"
 
 
