@@ -32,9 +32,9 @@ def test_spans_follow_genai_semconv(captured: Captured) -> None:
         ),
         agent_step(stage="outline"),
         agent_step(agent="planner", role="planner", agent_id="a-1"),
+        tool("search", call_id="c-9"),
     ):
-        with tool("search", call_id="c-9"):
-            pass
+        pass
     run = captured.one("invoke_workflow book").attributes
     assert run[A.GEN_AI_OPERATION_NAME] == A.OP_INVOKE_WORKFLOW and run[A.GEN_AI_WORKFLOW_NAME] == "book"
     assert run[A.TAG_PREFIX + "style"] == "noir" and run[A.TAG_PREFIX + "chapters"] == 3
