@@ -114,6 +114,12 @@ class Settings:
     spool_max_mb: float = 256.0  # beyond this, new batches are dropped (and counted)
     store_content: bool = False  # store prompts/completions (redacted, capped) in the database
     content_max_chars: int = 16_384
+    # Metrics and logs (docs/metrics.md, docs/logs.md).
+    metrics: bool = True  # record otel-agent's metrics (needs a MeterProvider, e.g. OTEL_METRICS_EXPORTER)
+    metrics_max_series: int = 1000  # label sets per metric before new ones fold into "other"
+    metrics_buffer: int = 65_536  # finished spans held between metric collections; beyond: dropped, counted
+    log_json: bool = False  # also write every log record to stdout as one line of JSON
+    log_events: bool = True  # log run start/finish, LLM failures and retries, tool errors, stalls
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
     @classmethod
@@ -150,6 +156,11 @@ class Settings:
             spool_max_mb=_float(env, "OTEL_AGENT_SPOOL_MAX_MB", 256.0),
             store_content=_bool(env, "OTEL_AGENT_STORE_CONTENT", False),
             content_max_chars=_int(env, "OTEL_AGENT_CONTENT_MAX_CHARS", 16_384),
+            metrics=_bool(env, "OTEL_AGENT_METRICS", True),
+            metrics_max_series=_int(env, "OTEL_AGENT_METRICS_MAX_SERIES", 1000, 1),
+            metrics_buffer=_int(env, "OTEL_AGENT_METRICS_BUFFER", 65_536, 1),
+            log_json=_bool(env, "OTEL_AGENT_LOG_JSON", False),
+            log_events=_bool(env, "OTEL_AGENT_LOG_EVENTS", True),
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )
 
