@@ -23,6 +23,7 @@ from otel_agent.sink.http_server import HttpContext, SinkHttpServer
 from otel_agent.sink.intake import BearerAuth, Intake
 from otel_agent.sink.metrics import SinkMetrics
 from otel_agent.sink.queue import SpanQueue
+from otel_agent.sink.store_writer import MaterialiserWriter
 from otel_agent.sink.writer import WriteFn, WriterPool
 
 _log = logging.getLogger(__name__)
@@ -63,8 +64,11 @@ def split_endpoint(endpoint: str) -> tuple[str, int]:
 class SinkService:
     """One otel-agent sink: build it with a write callable (the materialiser), then start() / stop()."""
 
-    def __init__(self, write: WriteFn, settings: Settings | None = None) -> None:
+    def __init__(
+        self, write: WriteFn, settings: Settings | None = None, store: MaterialiserWriter | None = None
+    ) -> None:
         self.settings = settings = settings or Settings.from_env()
+        self.store = store
         self.queue = SpanQueue(settings.sink_queue_spans)
         self.metrics = SinkMetrics(lambda: self.queue.depth, settings.sink_queue_spans)
         self.writers = WriterPool(
@@ -82,6 +86,13 @@ class SinkService:
         self.grpc_port: int | None = None
         self.http_port: int | None = None
 
+    @classmethod
+    def with_store(cls, settings: Settings | None = None) -> SinkService:
+        """A sink writing through the store's Materialiser to OTEL_AGENT_SINK_DATABASE_URL."""
+        settings = settings or Settings.from_env()
+        store = MaterialiserWriter(settings)
+        return cls(store, settings, store)
+
     def ready(self) -> bool:
         """Accepting and able to write: not closing, the queue not full, no write failing."""
         queue = self.queue
@@ -89,6 +100,9 @@ class SinkService:
 
     def start(self) -> None:
         tls = Tls.from_settings(self.settings)
+        if self.store is not None:
+            self.store.prepare()
+            self.store.start()
         self.writers.start()
         if self.settings.sink_grpc_endpoint.lower() not in DISABLED:
             self._start_grpc(tls)
@@ -133,6 +147,8 @@ class SinkService:
             self._http.shutdown()
             self._http.server_close()
         flushed = self.writers.stop(budget)
+        if self.store is not None:
+            self.store.stop()
         self.metrics.shutdown()
         self._stopped.set()
         return flushed

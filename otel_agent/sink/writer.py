@@ -21,13 +21,15 @@ from otel_agent.record import SpanRecord
 from otel_agent.sink.metrics import SinkMetrics
 from otel_agent.sink.queue import SpanQueue
 from otel_agent.sink.ratelog import RateLimitedLog
+from otel_agent.store.materialiser import StoreUnavailable
 
-WriteFn = Callable[[Sequence[SpanRecord]], object]
+WriteFn = Callable[[Sequence[SpanRecord]], object]  # may return something with .rejected (WriteResult)
 
 _log = logging.getLogger(__name__)
 
 
 _TRANSIENT: tuple[type[Exception], ...] = (
+    StoreUnavailable,  # the materialiser's own word for "database unreachable or locked"
     sa_exc.OperationalError,  # server down, connection refused, SQLite "database is locked"
     sa_exc.InterfaceError,
     sa_exc.DisconnectionError,
@@ -109,8 +111,8 @@ class WriterPool:
         while True:
             try:
                 started = time.perf_counter()
-                self._write_fn(batch)
-                self._metrics.written(len(batch), time.perf_counter() - started)
+                result = self._write_fn(batch)
+                self._account(len(batch), getattr(result, "rejected", 0), time.perf_counter() - started)
                 self._set_failing(False)
                 return
             except Exception as exc:
@@ -124,6 +126,14 @@ class WriterPool:
                 self._lose(batch, "database unavailable until shutdown")
                 return
             delay = min(delay * 2, self._retry_max_s)
+
+    def _account(self, size: int, rejected: object, seconds: float) -> None:
+        # The materialiser returns WriteResult(written, rejected): records it could not store even alone.
+        dropped = rejected if isinstance(rejected, int) else 0
+        if dropped:
+            self._ratelog.log(logging.ERROR, "rejected", "materialiser rejected %d span(s)", dropped)
+            self._metrics.dropped(dropped)
+        self._metrics.written(size - dropped, seconds)
 
     def _set_failing(self, failing: bool) -> None:
         with self._lock:
