@@ -56,19 +56,36 @@ class AuditEvent:
     def row(self) -> dict[str, Any]:
         return {
             "at": self.at,
-            "workspace": self.workspace[:200],
-            "actor": self.actor[:200],
-            "action": self.action[:100],
-            "target": self.target[:500],
-            "outcome": self.outcome[:20],
-            "source": self.source[:20],
+            "workspace": _text(self.workspace, 200),
+            "actor": _text(self.actor, 200),
+            "action": _text(self.action, 100),
+            "target": _text(self.target, 500),
+            "outcome": _text(self.outcome, 20),
+            "source": _text(self.source, 20),
             "details": _json_safe(self.details),
         }
 
 
+def _text(value: str, limit: int) -> str:
+    return value.replace("\x00", "")[:limit]
+
+
 def _json_safe(details: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    # An odd value (a datetime, a model object) becomes its str(), rather than failing the whole batch.
-    return json.loads(json.dumps(dict(details), default=str)) if details else None
+    # An odd value (a datetime, a model object) becomes its str(), rather than failing the whole batch;
+    # NUL characters go too, since PostgreSQL's JSONB refuses them.
+    if not details:
+        return None
+    return _without_nul(json.loads(json.dumps(dict(details), default=str)))  # type: ignore[no-any-return]
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def record_events(conn: sa.Connection, events: list[AuditEvent]) -> None:

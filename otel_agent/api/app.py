@@ -26,6 +26,7 @@ _ERRORS = {
     400: {"model": Problem, "description": "Malformed parameter"},
     401: {"model": Problem, "description": "Missing, unknown or revoked token"},
     403: {"model": Problem, "description": "The token's role does not allow this"},
+    503: {"model": Problem, "description": "The database is unreachable"},
 }
 
 
@@ -45,11 +46,18 @@ def create_app(engine: sa.Engine, config: ApiConfig | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.add_api_route("/healthz", _alive, methods=["GET"], tags=["health"], summary="Liveness (no token)")
     app.add_exception_handler(sa.exc.OperationalError, _database_unavailable)
+    app.add_exception_handler(sa.exc.DataError, _unstorable_value)
     return app
 
 
 async def _alive() -> dict[str, str]:
     return {"status": "ok"}
+
+
+async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    # Safety net: a value that passed validation but that the database cannot take is the caller's 4xx.
+    _log.info("value refused by the database for %s: %s", request.url.path, exc)
+    return JSONResponse({"detail": "a parameter holds a value the database cannot store"}, 422)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

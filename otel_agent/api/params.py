@@ -9,11 +9,14 @@ from fastapi import HTTPException, Query, status
 
 from otel_agent.api.pagination import BadCursor, Cursor
 
+# PostgreSQL text cannot hold NUL: refuse it up front with a 422 rather than fail in the driver.
+NO_NUL = r"^[^\x00]*$"
+
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (1-500)")]
 CursorParam = Annotated[str | None, Query(max_length=200, description="`next_cursor` from the previous page")]
 Since = Annotated[datetime | None, Query(description="ISO 8601; without an offset it is UTC")]
 Until = Annotated[datetime | None, Query(description="ISO 8601, exclusive; without an offset it is UTC")]
-Text = Annotated[str | None, Query(min_length=1, max_length=200)]
+Text = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 def to_utc(value: datetime | None) -> datetime | None:

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from otel_agent.api.auth import Role
+from otel_agent.api.params import NO_NUL
 
 T = TypeVar("T")
 
@@ -33,10 +34,10 @@ class AuditEventOut(BaseModel):
 class AuditEventIn(BaseModel):
     """An audit event recorded by another service through the API."""
 
-    actor: str = Field(min_length=1, max_length=200)
-    action: str = Field(min_length=1, max_length=100)
-    target: str = Field("", max_length=500)
-    outcome: str = Field("success", min_length=1, max_length=20)
+    actor: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    action: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    target: str = Field("", max_length=500, pattern=NO_NUL)
+    outcome: str = Field("success", min_length=1, max_length=20, pattern=NO_NUL)
     details: dict[str, Any] | None = None
 
 
@@ -55,7 +56,7 @@ class TokenCreated(TokenOut):
 
 class TokenIn(BaseModel):
     role: Role
-    name: str = Field("", max_length=200)
+    name: str = Field("", max_length=200, pattern=NO_NUL)
 
 
 class Problem(BaseModel):
@@ -181,9 +182,9 @@ class FailureGroup(BaseModel):
 class ResolveGroup(BaseModel):
     """Resolve every open failure of one group (as listed by /failures/groups)."""
 
-    error_category: str = Field(min_length=1, max_length=64)
-    error_type: str | None = Field(None, max_length=256)
-    message: str | None = Field(None, max_length=100_000)
+    error_category: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    error_type: str | None = Field(None, max_length=256, pattern=NO_NUL)
+    message: str | None = Field(None, max_length=100_000, pattern=NO_NUL)
 
 
 class Resolved(BaseModel):
@@ -236,3 +237,8 @@ class UserActivity(BaseModel):
     last_seen: datetime | None = None
     projects: list[ProjectActivity]
     recent_runs: list[RunOut]
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Not in this workspace (or does not exist)"}
+}

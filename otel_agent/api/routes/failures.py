@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from otel_agent.api import deps, params
 from otel_agent.api.pagination import Cursor
 from otel_agent.api.queries import failures as q
-from otel_agent.api.schemas import FailureGroup, FailureOut, Page, Resolved, ResolveGroup
+from otel_agent.api.schemas import NOT_FOUND, FailureGroup, FailureOut, Page, Resolved, ResolveGroup
 from otel_agent.audit import AuditEvent, record_events
 from otel_agent.store.models import failures as failures_table
 
 router = APIRouter(prefix="/failures", tags=["failures"])
 State = Annotated[Literal["open", "resolved", "all"], Query(description="open (default), resolved or all")]
-FailureId = Annotated[str, Path(min_length=1, max_length=48)]
+FailureId = Annotated[str, Path(min_length=1, max_length=48, pattern=params.NO_NUL)]
 
 
 def _filter(
@@ -61,7 +61,7 @@ def failure_groups(
     return [FailureGroup.model_validate(row, from_attributes=True) for row in rows]
 
 
-@router.get("/{failure_id}", response_model=FailureOut, summary="One failure")
+@router.get("/{failure_id}", responses=NOT_FOUND, response_model=FailureOut, summary="One failure")
 def get_failure(failure_id: FailureId, caller: deps.Viewer, engine: deps.Engine) -> FailureOut:
     with engine.connect() as conn:
         row = q.get_failure(conn, caller.workspace, failure_id)
@@ -70,7 +70,12 @@ def get_failure(failure_id: FailureId, caller: deps.Viewer, engine: deps.Engine)
     return FailureOut.model_validate(row, from_attributes=True)
 
 
-@router.post("/{failure_id}/resolve", response_model=FailureOut, summary="Resolve one failure (operator)")
+@router.post(
+    "/{failure_id}/resolve",
+    responses=NOT_FOUND,
+    response_model=FailureOut,
+    summary="Resolve one failure (operator)",
+)
 def resolve_failure(failure_id: FailureId, caller: deps.Operator, engine: deps.Engine) -> FailureOut:
     with engine.begin() as conn:
         changed = q.resolve(conn, caller.workspace, failures_table.c.failure_id == failure_id)

@@ -10,11 +10,13 @@ from otel_agent.api import deps, params
 from otel_agent.api.links import trace_url
 from otel_agent.api.pagination import Cursor
 from otel_agent.api.queries import runs as q
-from otel_agent.api.schemas import FailureOut, Page, RunDetail, RunOut, StepOut
+from otel_agent.api.schemas import NOT_FOUND, FailureOut, Page, RunDetail, RunOut, StepOut
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 RunStatus = Literal["running", "succeeded", "failed", "stalled", "cancelled"]
-RunId = Annotated[str, Path(min_length=1, max_length=32, description="the run span's 16-hex span id")]
+RunId = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=params.NO_NUL, description="the run span's 16-hex span id")
+]
 
 
 @router.get("", response_model=Page[RunOut], summary="Runs of this workspace, newest first")
@@ -23,9 +25,13 @@ def list_runs(
     engine: deps.Engine,
     project: params.Text = None,
     stage: params.Text = None,
-    role: Annotated[str | None, Query(min_length=1, max_length=200, description="agent role")] = None,
+    role: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=params.NO_NUL, description="agent role")
+    ] = None,
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
-    user: Annotated[str | None, Query(min_length=1, max_length=200, description="user id")] = None,
+    user: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=params.NO_NUL, description="user id")
+    ] = None,
     workflow: params.Text = None,
     trigger_type: params.Text = None,
     since: params.Since = None,
@@ -53,7 +59,9 @@ def list_runs(
     return Page[RunOut](items=items, next_cursor=next_cursor)
 
 
-@router.get("/{run_id}", response_model=RunDetail, summary="One run: steps, failures, trace link")
+@router.get(
+    "/{run_id}", responses=NOT_FOUND, response_model=RunDetail, summary="One run: steps, failures, trace link"
+)
 def get_run(run_id: RunId, caller: deps.Viewer, engine: deps.Engine, config: deps.Config) -> RunDetail:
     with engine.connect() as conn:
         run = q.get_run(conn, caller.workspace, run_id)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 
 from otel_agent.api import deps
-from otel_agent.api.schemas import TokenCreated, TokenIn, TokenOut
+from otel_agent.api.schemas import NOT_FOUND, TokenCreated, TokenIn, TokenOut
 from otel_agent.api.tokens import TokenStore
 from otel_agent.audit import AuditEvent, record_events
 
@@ -29,8 +31,15 @@ def create_token(body: TokenIn, request: Request, caller: deps.Admin, engine: de
     return TokenCreated(token=secret, **TokenOut.model_validate(info, from_attributes=True).model_dump())
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a token")
-def revoke_token(token_id: int, request: Request, caller: deps.Admin, engine: deps.Engine) -> None:
+@router.delete(
+    "/{token_id}", responses=NOT_FOUND, status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a token"
+)
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    request: Request,
+    caller: deps.Admin,
+    engine: deps.Engine,
+) -> None:
     store = _store(request)
     mine = {t.id for t in store.list(caller.workspace) if t.revoked_at is None}
     if token_id not in mine or not store.revoke(token_id):  # another workspace's token is "not found"

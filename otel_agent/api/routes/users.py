@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from otel_agent.api import deps
+from otel_agent.api import deps, params
 from otel_agent.api.queries import users as q
 from otel_agent.api.schemas import ProjectActivity, RunOut, UserActivity
 from otel_agent.api.tables import utcnow
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 @router.get("/{user_id}/activity", response_model=UserActivity, summary="One user's runs, cost and failures")
 def user_activity(
-    user_id: Annotated[str, Path(min_length=1, max_length=256)],
+    user_id: Annotated[str, Path(min_length=1, max_length=256, pattern=params.NO_NUL)],
     caller: deps.Viewer,
     engine: deps.Engine,
     days: Annotated[int, Query(ge=1, le=3650, description="window: the last N days")] = 30,
