@@ -8,6 +8,6 @@
 from __future__ import annotations
 
 from otel_agent.metrics.pipeline import record_dropped, record_spooled
-from otel_agent.metrics.processor import METER_NAME, MetricsSpanProcessor
+from otel_agent.metrics.processor import METER_NAME, MetricsSpanProcessor, from_settings
 
-__all__ = ["METER_NAME", "MetricsSpanProcessor", "record_dropped", "record_spooled"]
+__all__ = ["METER_NAME", "MetricsSpanProcessor", "from_settings", "record_dropped", "record_spooled"]

@@ -26,6 +26,7 @@ from otel_agent import guard as failures
 from otel_agent.metrics.instruments import AgentInstruments
 from otel_agent.metrics.pipeline import record_dropped
 from otel_agent.metrics.samples import Sample, sample_of
+from otel_agent.settings import Settings
 
 METER_NAME = "otel_agent"
 DEFAULT_MAX_SERIES = 1000
@@ -107,6 +108,13 @@ class MetricsSpanProcessor(SpanProcessor):
                 meter = provider.get_meter(METER_NAME, __version__)
                 self._instruments = AgentInstruments(meter, self._max_series, self.drain)
         return True
+
+
+def from_settings(settings: Settings) -> MetricsSpanProcessor | None:
+    """Span-processor factory (entry point ``otel_agent_span_processors``: ``metrics``)."""
+    if not (settings.enabled and settings.metrics):
+        return None
+    return MetricsSpanProcessor(max_series=settings.metrics_max_series, buffer_size=settings.metrics_buffer)
 
 
 def _has_no_reader(provider: MeterProvider) -> bool:
