@@ -84,7 +84,12 @@ def agent_trace(
     start = T0 + seed * 1_000_000_000
     records = []
     if with_markers:
-        marker_attrs = {**base, A.MARKER: A.MARKER_RUN_START, A.RUN_START_TIME: start, A.RUN_NAME: "invoke_agent writer"}
+        marker_attrs = {
+            **base,
+            A.MARKER: A.MARKER_RUN_START,
+            A.RUN_START_TIME: start,
+            A.RUN_NAME: "invoke_agent writer",
+        }
         records.append(span(trace_id, hex_id(rng), run_id, A.MARKER_SPAN_NAME, marker_attrs, start, start))
     stage_id = hex_id(rng)
     t = start + 1_000
@@ -107,7 +112,11 @@ def agent_trace(
                 SpanEvent(
                     "exception",
                     t + 500,
-                    {A.EXCEPTION_TYPE: "RateLimitError", A.EXCEPTION_MESSAGE: "slow down", A.EXCEPTION_STACKTRACE: "tb"},
+                    {
+                        A.EXCEPTION_TYPE: "RateLimitError",
+                        A.EXCEPTION_MESSAGE: "slow down",
+                        A.EXCEPTION_STACKTRACE: "tb",
+                    },
                 ),
             )
         parent = run_id if i == 0 else stage_id
@@ -131,6 +140,17 @@ def strip_run_ids(trace: list[SpanRecord]) -> list[SpanRecord]:
         if A.MARKER in r.attributes:
             continue
         attrs = {k: v for k, v in r.attributes.items() if keep(k)}
-        out.append(span(r.trace_id, r.span_id, r.parent_span_id, r.name, attrs, r.start_time_unix_nano,
-                        r.end_time_unix_nano, r.status_code, events=r.events))
+        out.append(
+            span(
+                r.trace_id,
+                r.span_id,
+                r.parent_span_id,
+                r.name,
+                attrs,
+                r.start_time_unix_nano,
+                r.end_time_unix_nano,
+                r.status_code,
+                events=r.events,
+            )
+        )
     return out

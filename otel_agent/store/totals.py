@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from otel_agent.store.models import RUN_STATUS_SUCCEEDED, TERMINAL_RUN_STATUSES, failures, runs, steps
 
 _CHUNK = 500
+COST_DECIMALS = 10  # 1e-10 USD
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
 
 
@@ -77,6 +78,8 @@ def recompute_totals(conn: sa.Connection, run_ids: set[str]) -> None:
         totals = {r: _empty_totals(r) for r in chunk}
         for row in conn.execute(_sums_query(chunk)).mappings():
             totals[row["run_id"]].update({k: v for k, v in row.items() if k != "run_id"})
+            # Float sums depend on row order; rounding keeps totals identical however spans arrived.
+            totals[row["run_id"]]["cost_usd"] = round(float(row["cost_usd"]), COST_DECIMALS)
         for run_id, (models, providers) in _used(conn, chunk).items():
             totals[run_id].update(models=models or None, providers=providers or None)
         _write_totals(conn, list(totals.values()))
