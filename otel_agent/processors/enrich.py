@@ -28,7 +28,9 @@ def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any
         return {}
     usage = normalize_usage(attrs)
     added = canonical_attributes(usage)
-    if usage.has_tokens and not usage.model:
+    if not usage.has_tokens:  # e.g. a call that failed before any usage: nothing to price
+        return {k: v for k, v in added.items() if attrs.get(k) != v}
+    if not usage.model:
         added[A.USAGE_INVALID] = [*added.get(A.USAGE_INVALID, []), _MISSING_MODEL]
     added.update(prices.price(usage).attributes())
     return {k: v for k, v in added.items() if attrs.get(k) != v}
