@@ -27,6 +27,8 @@ def test_book_writer_pipeline_is_fully_attributed_and_rolled_up(captured: Captur
     assert book[A.ROLLUP_UNPRICED_CALLS] == 1  # the local llama model
     assert book[A.ROLLUP_INPUT_TOKENS] == sum(s.attributes.get(A.GEN_AI_USAGE_INPUT_TOKENS, 0) for s in llm)
     check = captured.one("invoke_workflow fact-check").attributes
-    assert check[A.RUN_PARENT_ID] == book[A.RUN_ID] and check[A.STAGE] == "edit"
+    editor = captured.one("invoke_agent editor").attributes  # invoke_agent is a run: the innermost one
+    assert check[A.RUN_PARENT_ID] == editor[A.RUN_ID] and check[A.RUN_ROOT_ID] == book[A.RUN_ID]
+    assert check[A.STAGE] == "edit"
     text = summary(captured.exporter.get_finished_spans())
     assert "invoke_workflow book-writer" in text and "rate_limit" in text and "draft" in text
