@@ -130,7 +130,7 @@ def test_any_order_and_batch_split_gives_the_same_rows(db_url: str, tmp_path: An
     for attempt in range(3):
         shuffled = records[::-1] if attempt == 0 else rng.sample(records, len(records))
         cuts = sorted(rng.sample(range(1, len(shuffled)), 6))
-        batches = [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(shuffled)])]
+        batches = [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(shuffled)], strict=True)]
         url = db_url if attempt == 0 else f"sqlite:///{tmp_path}/attempt{attempt}.db"
         assert _materialised(url, batches) == expected
     assert all(s["run_id"] for s in expected["otel_steps"])  # every step found its run
@@ -151,15 +151,11 @@ def nested_trace(foreign: bool) -> tuple[list[SpanRecord], str, str]:
     """An outer workflow run whose step calls an inner agent run, which makes one LLM call."""
     rng = random.Random(11)
     trace_id, outer, step, inner, call = hex_id(rng, 32), *(hex_id(rng) for _ in range(4))
-    ids = lambda run, parent=None: (
-        {}
-        if foreign
-        else {  # noqa: E731
-            A.RUN_ID: run,
-            A.RUN_ROOT_ID: outer,
-            **({A.RUN_PARENT_ID: parent} if parent else {}),
-        }
-    )
+    def ids(run: str, parent: str | None = None) -> dict[str, Any]:
+        if foreign:
+            return {}
+        return {A.RUN_ID: run, A.RUN_ROOT_ID: outer, **({A.RUN_PARENT_ID: parent} if parent else {})}
+
     op = lambda o: {A.GEN_AI_OPERATION_NAME: o}  # noqa: E731
     chat = {
         **op(A.OP_CHAT),
