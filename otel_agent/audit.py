@@ -97,7 +97,7 @@ def record_events(conn: sa.Connection, events: list[AuditEvent]) -> None:
 class AuditWriter:
     """Writes queued audit events on a daemon thread, in batches; never blocks the caller."""
 
-    def __init__(self, engine: sa.Engine, max_queue: int = _QUEUE_SIZE) -> None:
+    def __init__(self, engine: sa.Engine, max_queue: int = _QUEUE_SIZE, start: bool = True) -> None:
         self._engine = engine
         self._queue: queue.Queue[AuditEvent] = queue.Queue(max_queue)
         self._pending = 0  # queued or being written; guarded by _cond
@@ -105,7 +105,12 @@ class AuditWriter:
         self.dropped = 0
         self.failed = 0
         self._last_log = 0.0
-        threading.Thread(target=self._run, name="otel-agent-audit", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="otel-agent-audit", daemon=True)
+        if start:
+            self._thread.start()
+
+    def start(self) -> None:
+        self._thread.start()
 
     def submit(self, event: AuditEvent) -> bool:
         with self._cond:
