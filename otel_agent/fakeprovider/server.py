@@ -141,7 +141,7 @@ def send_reply(handler: BaseHTTPRequestHandler, reply: R.Reply) -> None:
     for name, value in reply.headers.items():
         handler.send_header(name, value)
     if reply.chunks is None:
-        body = gzip.compress(reply.body) if reply.gzip else reply.body
+        body = gzip.compress(reply.body, mtime=0) if reply.gzip else reply.body
         if reply.gzip:
             handler.send_header("content-encoding", "gzip")
         handler.send_header("content-length", str(len(body)))
@@ -154,7 +154,7 @@ def send_reply(handler: BaseHTTPRequestHandler, reply: R.Reply) -> None:
 def _send_chunked(handler: BaseHTTPRequestHandler, reply: R.Reply) -> None:
     chunks = list(reply.chunks or ())
     if reply.gzip:  # one gzip stream split back into pieces of the original sizes
-        whole = gzip.compress(b"".join(chunks))
+        whole = gzip.compress(b"".join(chunks), mtime=0)
         step = max(len(whole) // max(len(chunks), 1), 1)
         chunks = [whole[i : i + step] for i in range(0, len(whole), step)]
         handler.send_header("content-encoding", "gzip")

@@ -22,7 +22,7 @@ def is_event_stream(content_type: str) -> bool:
     return "event-stream" in content_type or "ndjson" in content_type
 
 
-def parse_json(body: bytes, facts: CallFacts, what: str) -> Any:
+def parse_json(body: bytes, facts: CallFacts, what: str, encoding: str = "") -> Any:
     """Decoded JSON, or None with a note saying why it could not be read."""
     if not body.strip():
         facts.note(f"{what} is empty")
@@ -30,7 +30,10 @@ def parse_json(body: bytes, facts: CallFacts, what: str) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        snippet = body[:1].decode("latin-1")
+        if encoding not in ("", "identity", "gzip", "deflate"):  # the client could not decode it either
+            facts.note(f"content-encoding {encoding} not read")
+            return None
+        snippet = body.lstrip()[:1].decode("latin-1")
         kind = "HTML" if snippet == "<" else "not JSON"
         facts.note(f"{what} is {kind} ({len(body)} bytes)")
         return None
@@ -99,8 +102,9 @@ class BodyReader:
 
 def read_whole(wire: Wire, facts: CallFacts, status: int, headers: Any, body: bytes) -> None:
     """A whole (already decoded) body: success JSON, an event stream read at once, or an error."""
+    encoding = headers.get("content-encoding", "").lower()
     if status >= 400:
-        decoded = parse_json(body, facts, "error body") if body else None
+        decoded = parse_json(body, facts, "error body", encoding) if body else None
         read_error_response(status, headers, decoded, facts)
         return
     if is_event_stream(headers.get("content-type", "").lower()):
@@ -109,7 +113,7 @@ def read_whole(wire: Wire, facts: CallFacts, status: int, headers: Any, body: by
         if not scanner.finish():
             facts.note("stream ended mid-event")
         return
-    decoded = parse_json(body, facts, "response body")
+    decoded = parse_json(body, facts, "response body", encoding)
     if decoded is not None:
         wire.read_body(decoded, facts)
         name, _ = (

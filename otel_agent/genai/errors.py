@@ -7,12 +7,15 @@ shapes and Retry-After (seconds, HTTP-date or ``retry-after-ms``).
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from otel_agent.errors import classify_error
 from otel_agent.genai.facts import CallFacts
+
+_TRANSPORT_WORDS = re.compile(r"Protocol|Connect|Network|ReadError|WriteError|Incomplete")
 
 
 def provider_error(body: Any) -> tuple[str | None, str | None]:
@@ -66,7 +69,10 @@ def read_exception(exc: BaseException, facts: CallFacts) -> None:
     """A transport failure (timeout, connection reset, cancellation)."""
     kind = type(exc)
     facts.error_type = f"{kind.__module__}.{kind.__qualname__}"
-    facts.error_category = classify_error(exception=exc)
+    category = classify_error(exception=exc)
+    if category == "unknown" and _TRANSPORT_WORDS.search(kind.__name__):
+        category = "provider_error"  # the connection to the provider broke: reset, cut body, refused
+    facts.error_category = category
 
 
 def read_stream_error(facts: CallFacts) -> None:

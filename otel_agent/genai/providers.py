@@ -83,7 +83,7 @@ def route(provider: str, path: str) -> Route | None:
         return Route(provider, A.OP_CHAT, anthropic.MESSAGES) if path.endswith("/messages") else None
     if provider == COHERE:
         return _cohere_route(path)
-    if provider == OLLAMA and path.startswith("/api/"):
+    if provider == OLLAMA and "/api/" in path:
         return _ollama_route(path)
     return _openai_route(provider, path)
 
@@ -119,7 +119,7 @@ def _gemini_route(provider: str, path: str) -> Route | None:
         return Route(provider, A.OP_GENERATE_CONTENT, gemini.GENERATE_CONTENT, model or None)
     if method == "streamGenerateContent":
         return Route(provider, A.OP_GENERATE_CONTENT, gemini.GENERATE_CONTENT, model or None, True)
-    if method == "predict" and provider == VERTEX:  # Vertex embeddings; usage is not in a stable place
+    if method == "predict" and provider in (GEMINI, VERTEX):  # Vertex embeddings (usage not read)
         return Route(provider, A.OP_EMBEDDINGS, gemini.GENERATE_CONTENT, model or None)
     return None
 
@@ -133,9 +133,10 @@ def _cohere_route(path: str) -> Route | None:
 
 
 def _ollama_route(path: str) -> Route | None:
+    endpoint = path[path.rindex("/api/") :]  # a proxy may put a prefix before /api/
     operations = {"/api/chat": A.OP_CHAT, "/api/generate": A.OP_TEXT_COMPLETION}
-    if path in operations:
-        return Route(OLLAMA, operations[path], ollama.NATIVE)
-    if path in ("/api/embed", "/api/embeddings"):
+    if endpoint in operations:
+        return Route(OLLAMA, operations[endpoint], ollama.NATIVE)
+    if endpoint in ("/api/embed", "/api/embeddings"):
         return Route(OLLAMA, A.OP_EMBEDDINGS, ollama.NATIVE)
     return None
