@@ -1,0 +1,131 @@
+"""Read and delete queries over the store, shared by the CLI (and anyone else who wants them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from otel_agent.store.models import RUN_STATUS_RUNNING, RUN_STATUS_STALLED, failures, runs, steps
+
+RUN_COLUMNS = ("project", "stage", "agent_role", "status", "user_id", "workspace", "trigger_type")
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    project: str | None = None
+    stage: str | None = None
+    agent_role: str | None = None
+    status: str | None = None
+    user_id: str | None = None
+    workspace: str | None = None
+    since: datetime | None = None
+    limit: int = 50
+
+    def where(self) -> list[Any]:
+        r = runs.c
+        conditions = [r[name] == value for name, value in self._equalities().items() if value is not None]
+        if self.since is not None:
+            conditions.append(r.started_at >= self.since)
+        return conditions
+
+    def _equalities(self) -> Mapping[str, str | None]:
+        return {
+            "project": self.project,
+            "stage": self.stage,
+            "agent_role": self.agent_role,
+            "status": self.status,
+            "user_id": self.user_id,
+            "workspace": self.workspace,
+        }
+
+
+def list_runs(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
+    """Newest first (runs not started yet, known only from their steps, sort last)."""
+    query = sa.select(runs).where(*where.where())
+    query = query.order_by(runs.c.started_at.desc().nulls_last(), runs.c.run_id).limit(where.limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def list_failures(
+    conn: sa.Connection,
+    run_id: str | None = None,
+    category: str | None = None,
+    open_only: bool = False,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    f = failures.c
+    query = sa.select(failures)
+    if run_id:
+        query = query.where(f.run_id == run_id)
+    if category:
+        query = query.where(f.error_category == category)
+    if open_only:
+        query = query.where(f.resolved.is_(False))
+    if since is not None:
+        query = query.where(f.occurred_at >= since)
+    query = query.order_by(f.occurred_at.desc().nulls_last(), f.failure_id).limit(limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def stalled_runs(conn: sa.Connection, include_running: bool, limit: int = 100) -> list[dict[str, Any]]:
+    statuses = [RUN_STATUS_STALLED, RUN_STATUS_RUNNING] if include_running else [RUN_STATUS_STALLED]
+    r = runs.c
+    last_seen = sa.func.coalesce(r.last_heartbeat_at, r.started_at, r.updated_at)
+    query = sa.select(runs, last_seen.label("last_seen_at")).where(r.status.in_(statuses))
+    return [dict(row) for row in conn.execute(query.order_by(last_seen, r.run_id).limit(limit)).mappings()]
+
+
+def report_runs(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
+    """The runs a report aggregates: the filter's window, every run (no limit)."""
+    r = runs.c
+    columns = [r.run_id, r.status, r.duration_ms, r.input_tokens, r.output_tokens, r.cost_usd, r.tags]
+    query = sa.select(*columns, *[r[name] for name in RUN_COLUMNS if name != "status"]).where(*where.where())
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def report_calls(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
+    """LLM calls of the filtered runs, with their run's status: for reports by provider or model."""
+    s = steps.c
+    query = (
+        sa.select(
+            s.run_id,
+            runs.c.status,
+            s.duration_ms,
+            s.input_tokens,
+            s.output_tokens,
+            s.cost_usd,
+            s.provider,
+            sa.func.coalesce(s.response_model, s.request_model).label("model"),
+        )
+        .join(runs, runs.c.run_id == s.run_id)
+        .where(s.kind == "llm", *where.where())
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def purge(conn: sa.Connection, user_id: str | None = None, before: datetime | None = None) -> dict[str, int]:
+    """Delete one user's runs, steps and failures, or everything that started before ``before``."""
+    if (user_id is None) == (before is None):
+        raise ValueError("purge needs exactly one of user_id and before")
+    if user_id is not None:
+        doomed_runs = sa.select(runs.c.run_id).where(runs.c.user_id == user_id)
+        step_cond = sa.or_(steps.c.user_id == user_id, steps.c.run_id.in_(doomed_runs))
+        failure_cond = sa.or_(failures.c.user_id == user_id, failures.c.run_id.in_(doomed_runs))
+        run_cond = runs.c.user_id == user_id
+    else:
+        doomed_runs = sa.select(runs.c.run_id).where(runs.c.started_at < before)
+        step_cond = sa.or_(steps.c.started_at < before, steps.c.run_id.in_(doomed_runs))
+        failure_cond = sa.or_(failures.c.occurred_at < before, failures.c.run_id.in_(doomed_runs))
+        run_cond = runs.c.started_at < before
+    # Children first: the step and failure conditions read the runs about to go.
+    counts = {
+        "failures": conn.execute(failures.delete().where(failure_cond)).rowcount,
+        "steps": conn.execute(steps.delete().where(step_cond)).rowcount,
+        "runs": conn.execute(runs.delete().where(run_cond)).rowcount,
+    }
+    return counts
