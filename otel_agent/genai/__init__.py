@@ -14,7 +14,7 @@ from otel_agent.genai import patch
 from otel_agent.genai.capture import Capture
 from otel_agent.genai.settings import GenAISettings, normalise_base_urls
 
-__all__ = ["GenAISettings", "instrument", "is_instrumented", "uninstrument"]
+__all__ = ["GenAISettings", "install_hook", "instrument", "is_instrumented", "uninstrument"]
 
 _active: list[Capture] = []
 
@@ -44,3 +44,11 @@ def uninstrument() -> None:
 
 def is_instrumented() -> bool:
     return bool(_active)
+
+
+def install_hook(settings: object = None) -> None:
+    """``otel_agent_instrument_hooks`` entry point: on by default once ``otel_agent.instrument()`` ran
+    (so under ``opentelemetry-instrument``); OTEL_AGENT_GENAI_ENABLED=false turns it off. A capture the
+    application set up itself is left as it is."""
+    if not is_instrumented():
+        instrument()
