@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "report": "otel_agent.cli.report",
     "purge": "otel_agent.cli.purge",
     "api": "otel_agent.api.cli",
+    "sink": "otel_agent.sink.cli",
 }
 
 
