@@ -60,6 +60,15 @@ class _Backoff:
         self.delay_s, self.until = 0.0, 0.0
 
 
+def _materialiser(url: str | None, settings: Settings) -> Materialiser | None:
+    """None (and an error naming the variable) when the URL cannot be used: the exporter then spools."""
+    try:
+        return Materialiser(make_engine(url), ContentPolicy.from_settings(settings))
+    except Exception as exc:
+        _log.error("otel-agent: OTEL_AGENT_DATABASE_URL %r is unusable (%s); spans go to the spool", url, exc)
+        return None
+
+
 class SqlSpanExporter(SpanExporter):
     """Writes spans to the otel-agent store (see the module docstring)."""
 
@@ -71,9 +80,7 @@ class SqlSpanExporter(SpanExporter):
         settings: Settings | None = None,
     ) -> None:
         settings = settings or Settings.from_env()
-        self.materialiser = Materialiser(
-            make_engine(database_url or settings.database_url), ContentPolicy.from_settings(settings)
-        )
+        self.materialiser = _materialiser(database_url or settings.database_url, settings)
         self.spool = Spool(spool_dir or settings.spool_dir, int(settings.spool_max_mb * 1024 * 1024))
         self.stall_after_s = settings.stall_after_s
         self.written = 0
@@ -113,6 +120,8 @@ class SqlSpanExporter(SpanExporter):
 
     def _write(self, records: list[SpanRecord]) -> bool:
         """True when the database took the batch (bad records are rejected and counted on their own)."""
+        if self.materialiser is None:
+            return False  # unusable URL (logged at start): keep everything in the spool
         try:
             result = self.materialiser.write(records)
         except StoreUnavailable as exc:
@@ -159,7 +168,7 @@ class SqlSpanExporter(SpanExporter):
 
     def _maybe_sweep(self) -> None:
         now = time.monotonic()
-        if now - self._last_sweep >= SWEEP_INTERVAL_S:
+        if self.materialiser is not None and now - self._last_sweep >= SWEEP_INTERVAL_S:
             self._last_sweep = now
             self.materialiser.sweep(self.stall_after_s)
 
@@ -179,4 +188,5 @@ class SqlSpanExporter(SpanExporter):
         self.force_flush()
         with self._lock:
             self._closed = True
-            self.materialiser.engine.dispose()
+            if self.materialiser is not None:
+                self.materialiser.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,16 @@ def make_engine(url: str | None = None, *, for_writing: bool = True) -> sa.Engin
 
 
 def _sqlite_engine(url: sa.URL, for_writing: bool) -> sa.Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     begin = "BEGIN IMMEDIATE" if for_writing else "BEGIN"
+
+    @event.listens_for(engine, "do_connect")
+    def _make_directory(*_args: Any) -> None:
+        # At connect time, not here: the exporter is built at start-up and must not fail there, and a
+        # directory that appears later (a volume mounted late) should just work.
+        if url.database and url.database != ":memory:":
+            with contextlib.suppress(OSError):
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
