@@ -94,7 +94,7 @@ class Settings:
     sink_database_url: str | None = None  # None: the store's own database URL
     sink_queue_spans: int = 100_000  # bound of the in-memory queue; full -> UNAVAILABLE / 503
     sink_batch_spans: int = 2_000  # spans per materialiser call
-    sink_writers: int = 2  # writer threads
+    sink_writers: int = 1  # writer threads (more only contend on one PostgreSQL; see docs/benchmarks.md)
     sink_grpc_workers: int = 8  # gRPC handler threads
     sink_max_request_bytes: int = 16 * 1024 * 1024  # 413 / RESOURCE_EXHAUSTED beyond (after gunzip)
     sink_retry_after_s: float = 1.0  # delay advertised with backpressure
@@ -138,7 +138,7 @@ class Settings:
             sink_database_url=_str(env, "OTEL_AGENT_SINK_DATABASE_URL"),
             sink_queue_spans=_int(env, "OTEL_AGENT_SINK_QUEUE_SPANS", 100_000, 1),
             sink_batch_spans=_int(env, "OTEL_AGENT_SINK_BATCH_SPANS", 2_000, 1),
-            sink_writers=_int(env, "OTEL_AGENT_SINK_WRITERS", 2, 1),
+            sink_writers=_int(env, "OTEL_AGENT_SINK_WRITERS", 1, 1),
             sink_grpc_workers=_int(env, "OTEL_AGENT_SINK_GRPC_WORKERS", 8, 1),
             sink_max_request_bytes=_int(env, "OTEL_AGENT_SINK_MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024),
             sink_retry_after_s=_float(env, "OTEL_AGENT_SINK_RETRY_AFTER", 1.0),
