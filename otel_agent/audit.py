@@ -75,7 +75,7 @@ def _json_safe(details: Mapping[str, Any] | None) -> dict[str, Any] | None:
     # NUL characters go too, since PostgreSQL's JSONB refuses them.
     if not details:
         return None
-    return _without_nul(json.loads(json.dumps(dict(details), default=str)))  # type: ignore[no-any-return]
+    return _without_nul(json.loads(json.dumps(dict(details), default=str)))
 
 
 def _without_nul(value: Any) -> Any:

@@ -45,6 +45,7 @@ READ_PATHS = [
     "/api/v1/failures/groups",
     "/api/v1/failures/c000000000000000",
     "/api/v1/users/u1/activity",
+    "/api/v1/report",
     "/api/v1/health",
     "/api/v1/triggers",
     "/api/v1/audit",
@@ -308,3 +309,46 @@ def test_malformed_bodies_get_a_clear_4xx(shared: Stack) -> None:
         )
         assert c.post("/api/v1/failures/resolve", json={}).status_code == 422
         assert c.post("/api/v1/audit", json={"actor": "", "action": "x"}).status_code == 422
+
+
+# --- report and purge ------------------------------------------------------------------------------
+
+
+def test_report_groups_like_the_cli(shared: Stack) -> None:
+    with shared.client() as c:
+        by_project = c.get("/api/v1/report", params={"by": "project"}).json()
+        by_model = c.get("/api/v1/report", params={"by": "model", "days": 1}).json()
+        by_tag = c.get("/api/v1/report", params={"by": "tag:style"}).json()
+    projects = {g["group"]: g for g in by_project["groups"]}
+    assert set(projects) == {"books", "news"} and projects["news"]["runs"] == 1
+    assert projects["books"]["runs"] == 11 and projects["books"]["input_tokens"] == 1100
+    assert projects["news"]["success_rate"] == 0.0
+    assert [(g["group"], g["calls"]) for g in by_model["groups"]] == [("gpt-4o", 4)]
+    assert [(g["group"], g["runs"]) for g in by_tag["groups"]] == [("noir", 12)]
+
+
+def test_report_is_scoped_to_the_workspace(shared: Stack) -> None:
+    with shared.client("globex") as c:
+        groups = c.get("/api/v1/report", params={"by": "user"}).json()["groups"]
+    assert [(g["group"], g["runs"]) for g in groups] == [("u1", 2)]
+
+
+def test_purge_needs_admin_stays_in_the_workspace_and_is_audited(fresh: Stack) -> None:
+    with fresh.client("acme", "operator") as operator:
+        assert operator.post("/api/v1/purge", json={"user_id": "u1"}).status_code == 403
+    with fresh.client("acme", "admin") as admin:
+        dry = admin.post("/api/v1/purge", json={"user_id": "u2", "dry_run": True}).json()
+        assert len(admin.get("/api/v1/runs", params={"user": "u2"}).json()["items"]) == 1
+        done = admin.post("/api/v1/purge", json={"user_id": "u1"}).json()
+        left = admin.get("/api/v1/runs", params={"limit": 100}).json()["items"]
+        events = admin.get("/api/v1/audit", params={"action": "data.purge"}).json()["items"]
+        both = admin.post("/api/v1/purge", json={"user_id": "u1", "older_than_days": 3})
+        neither = admin.post("/api/v1/purge", json={})
+    with fresh.client("globex") as other:
+        globex_runs = other.get("/api/v1/runs").json()["items"]
+    assert dry == {"dry_run": True, "runs": 1, "steps": 3, "failures": 3}
+    assert (done["runs"], done["steps"]) == (11, 1)
+    assert [r["user_id"] for r in left] == ["u2"]
+    assert len(globex_runs) == 2  # globex's u1 is another workspace's user: untouched
+    assert [(e["target"], e["details"]["runs"]) for e in events] == [("user:u1", 11)]
+    assert both.status_code == 422 and neither.status_code == 422

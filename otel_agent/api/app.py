@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from otel_agent.api.config import ApiConfig
-from otel_agent.api.routes import audit, failures, health, metrics, runs, tokens, users
+from otel_agent.api.routes import audit, failures, health, metrics, purge, report, runs, tokens, users
 from otel_agent.api.schemas import Problem
 from otel_agent.api.tokens import TokenStore
 
@@ -41,8 +41,9 @@ def create_app(engine: sa.Engine, config: ApiConfig | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.config = config or ApiConfig()
     app.state.tokens = TokenStore(engine)
-    for router in (runs.router, failures.router, users.router, health.router, audit.router, tokens.router):
-        app.include_router(router, prefix=API_PREFIX)
+    routers = (runs, failures, report, users, health, audit, purge, tokens)
+    for module in routers:
+        app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(metrics.router)
     app.add_api_route("/healthz", _alive, methods=["GET"], tags=["health"], summary="Liveness (no token)")
     app.add_exception_handler(sa.exc.OperationalError, _database_unavailable)

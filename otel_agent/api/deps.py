@@ -18,11 +18,11 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def engine(request: Request) -> sa.Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 def config(request: Request) -> ApiConfig:
-    return request.app.state.config  # type: ignore[no-any-return]
+    return request.app.state.config
 
 
 def principal(

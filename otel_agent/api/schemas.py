@@ -242,3 +242,38 @@ class UserActivity(BaseModel):
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Not in this workspace (or does not exist)"}
 }
+
+
+class ReportRow(BaseModel):
+    """One group of the usage and cost report (the same figures as `otel-agent report --json`)."""
+
+    group: Any = Field(description="the group's value (null: runs without one)")
+    runs: int
+    calls: int | None = Field(None, description="LLM calls; only when grouped by provider or model")
+    success_rate: float | None = Field(None, description="percent of ended runs that succeeded")
+    p50_s: float | None = None
+    p95_s: float | None = None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class Report(BaseModel):
+    by: str
+    since: datetime
+    groups: list[ReportRow]
+
+
+class PurgeIn(BaseModel):
+    """Exactly one of `user_id` (one user's data) or `older_than_days` (retention)."""
+
+    user_id: str | None = Field(None, min_length=1, max_length=256, pattern=NO_NUL)
+    older_than_days: int | None = Field(None, ge=1, le=36500)
+    dry_run: bool = False
+
+
+class PurgeOut(BaseModel):
+    dry_run: bool
+    runs: int
+    steps: int
+    failures: int

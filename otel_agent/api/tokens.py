@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,17 +33,17 @@ class TokenStore:
     def create(self, workspace: str, role: Role, name: str = "") -> tuple[str, TokenInfo]:
         """Mint a token; the clear text is returned here and never again."""
         token = new_token()
+        info = TokenInfo(0, name.strip()[:200], check_workspace(workspace), role, utcnow(), None)
         row = {
-            "name": name.strip()[:200],
-            "workspace": check_workspace(workspace),
+            "name": info.name,
+            "workspace": info.workspace,
             "role": role.value,
             "token_hash": hash_token(token),
-            "created_at": utcnow(),
+            "created_at": info.created_at,
         }
         with self._engine.begin() as conn:
             token_id = conn.execute(sa.insert(api_tokens).values(row).returning(api_tokens.c.id)).scalar_one()
-        info = TokenInfo(token_id, row["name"], row["workspace"], role, row["created_at"], None)
-        return token, info
+        return token, dataclasses.replace(info, id=token_id)
 
     def verify(self, token: str) -> Principal | None:
         """The principal behind a live token, or None for an unknown or revoked one."""

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
 def _store(request: Request) -> TokenStore:
-    return request.app.state.tokens  # type: ignore[no-any-return]
+    return request.app.state.tokens
 
 
 @router.get("", response_model=list[TokenOut], summary="Tokens of this workspace (never their secrets)")
