@@ -184,3 +184,12 @@ def test_json_ignores_unknown_fields_as_the_spec_requires() -> None:
 
 def _kv(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def test_json_nested_too_deeply_is_refused_not_crashed() -> None:
+    depth = 5000
+    value = '{"arrayValue": {"values": [' * depth + "{}" + "]}}" * depth
+    span = json.dumps(_json_span())[:-1] + ', "attributes": [{"key": "x", "value": ' + value + "}]}"
+    body = b'{"resourceSpans": [{"scopeSpans": [{"spans": [' + span.encode() + b"]}]}]}"
+    with pytest.raises(MalformedBody, match="nested too deeply"):
+        decode_json(body)

@@ -27,8 +27,10 @@ from otel_agent.sink import http_body
 from otel_agent.sink.http_body import JSON, HttpError
 from otel_agent.sink.intake import BearerAuth, Intake
 from otel_agent.sink.metrics import SinkMetrics
+from otel_agent.sink.ratelog import RateLimitedLog
 
 _log = logging.getLogger(__name__)
+_ratelog = RateLimitedLog(_log, 60.0)
 TRACES_PATH = "/v1/traces"
 
 
@@ -80,6 +82,11 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
         except HttpError as exc:
             ctx.metrics.request_failed("http", exc.reason)
             self._send_status(exc.status, exc.message, media)
+        except Exception as exc:  # a bug of ours: answer 500 (retryable by nobody), keep serving
+            ctx.metrics.request_failed("http", "internal")
+            _ratelog.log(logging.ERROR, "post", "otel-agent sink: request failed: %r", exc, exc_info=True)
+            self.body_consumed = False  # we cannot tell how much was read: close the connection
+            self._send_status(500, "internal error in otel-agent sink", media)
 
     def _receive(self, ctx: HttpContext, media: str) -> None:
         chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()

@@ -31,6 +31,8 @@ def decode_json(body: bytes) -> DecodeResult:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedBody("body is nested too deeply") from None
     result = DecodeResult()
     for r_index, resource_doc in enumerate(_list_field(document, "resourceSpans")):
         resource = _parse(resource_doc, ResourceSpans, skip="scopeSpans").resource
@@ -80,6 +82,8 @@ def _span(document: Any) -> Span:
         span = json_format.ParseDict(fields, Span(), ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise ValueError(str(exc)) from None
+    except RecursionError:
+        raise ValueError("span attributes are nested too deeply") from None
     span.trace_id, span.span_id, span.parent_span_id = ids["traceId"], ids["spanId"], ids["parentSpanId"]
     return span
 
