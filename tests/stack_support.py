@@ -30,6 +30,7 @@ DASHBOARDS = REPO_ROOT / "deploy" / "grafana" / "dashboards"
 @dataclass(frozen=True)
 class ReceivedSpan:
     trace_id: str
+    span_id: str
     name: str
     attributes: dict[str, Any]
 
@@ -47,7 +48,12 @@ class _Recorder(trace_service_pb2_grpc.TraceServiceServicer):
 
     def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
         received = [
-            ReceivedSpan(span.trace_id.hex(), span.name, {kv.key: _plain(kv.value) for kv in span.attributes})
+            ReceivedSpan(
+                span.trace_id.hex(),
+                span.span_id.hex(),
+                span.name,
+                {kv.key: _plain(kv.value) for kv in span.attributes},
+            )
             for resource_spans in request.resource_spans
             for scope_spans in resource_spans.scope_spans
             for span in scope_spans.spans
@@ -90,6 +96,9 @@ class RecordingTraceBackend:
     def trace_ids(self) -> set[str]:
         return {span.trace_id for span in self.snapshot()}
 
+    def span_ids(self) -> set[str]:
+        return {span.span_id for span in self.snapshot()}
+
 
 class RecordingHttpBackend:
     """Accepts any OTLP/HTTP POST (Loki's /otlp/v1/logs) with 200 and counts the requests by path."""
@@ -129,6 +138,7 @@ class GatewayCollector:
     remote_write_url: str
     work_dir: Path
     sample_percent: int = 0
+    config: Path = GATEWAY_CONFIG
     ports: dict[str, int] = field(default_factory=lambda: GatewayCollector.new_ports())
 
     @staticmethod
@@ -153,7 +163,7 @@ class GatewayCollector:
             "OTEL_AGENT_SPANMETRICS_FLUSH": "1s",
             "OTEL_AGENT_BATCH_TIMEOUT": "200ms",
         }
-        args = [collector_binary(), f"--config={GATEWAY_CONFIG}"]
+        args = [collector_binary(), f"--config={self.config}"]
         ready = f"http://127.0.0.1:{self.ports['health']}/"
         self.process = ServiceProcess(args, env, self.work_dir / "collector.log", ready)
 
