@@ -56,9 +56,9 @@ async def _alive() -> dict[str, str]:
 
 
 async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
-    # Safety net: a value that passed validation but that the database cannot take is the caller's 4xx.
+    # Safety net: a value that passed validation but that the database cannot take is the caller's 400.
     _log.info("value refused by the database for %s: %s", request.url.path, exc)
-    return JSONResponse({"detail": "a parameter holds a value the database cannot store"}, 422)
+    return JSONResponse({"detail": "a parameter holds a value the database cannot store"}, 400)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

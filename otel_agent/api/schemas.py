@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from otel_agent.api.auth import Role
 from otel_agent.api.params import NO_NUL
@@ -270,6 +270,12 @@ class PurgeIn(BaseModel):
     user_id: str | None = Field(None, min_length=1, max_length=256, pattern=NO_NUL)
     older_than_days: int | None = Field(None, ge=1, le=36500)
     dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PurgeIn:
+        if (self.user_id is None) == (self.older_than_days is None):
+            raise ValueError("give exactly one of user_id, older_than_days")
+        return self
 
 
 class PurgeOut(BaseModel):
