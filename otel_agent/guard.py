@@ -62,6 +62,12 @@ def record_failure(component: str, exc: BaseException) -> None:
         _log.warning("otel-agent %s failed (%d so far); contained: %r", component, count, exc, exc_info=exc)
 
 
+def contain(component: str, exc: Exception) -> bool:
+    """For hot paths that use an inline ``except Exception``: count and log; True means re-raise."""
+    record_failure(component, exc)
+    return _should_reraise()
+
+
 def failure_counts() -> dict[str, int]:
     """Contained failures per component since start (exposed as a metric by the metrics module)."""
     with _lock:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from otel_agent import attributes as A
 from otel_agent.usage import Usage
@@ -51,9 +51,8 @@ _PROVIDER_IDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
-    """The price of one call; ``total_usd`` is None when unpriced."""
+class Cost(NamedTuple):
+    """The price of one call; ``total_usd`` is None when unpriced (a NamedTuple: built per LLM span)."""
 
     source: str
     total_usd: float | None = None

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from otel_agent import attributes as A
 
@@ -67,9 +66,11 @@ _PROVIDER = (A.GEN_AI_PROVIDER_NAME, "gen_ai.system", "llm.provider", "llm.syste
 USAGE_KEYS = frozenset(_INPUT + _OUTPUT + _CACHE_READ + _CACHE_CREATION + _REASONING)
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Canonical usage of one LLM call; None means "not reported", never "zero"."""
+class Usage(NamedTuple):
+    """Canonical usage of one LLM call; None means "not reported", never "zero".
+
+    A NamedTuple rather than a frozen dataclass: it is built for every LLM span, and a frozen dataclass's
+    __init__ costs several times more."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -106,11 +107,15 @@ def _as_count(value: Any) -> tuple[int | None, str | None]:
 
 def _first_count(attrs: Mapping[str, Any], keys: tuple[str, ...], notes: list[str]) -> int | None:
     for key in keys:
-        if key in attrs:
-            count, problem = _as_count(attrs[key])
-            if problem is None:
-                return count
-            notes.append(f"{key} {problem}")
+        value = attrs.get(key)
+        if value is None:
+            continue
+        if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, checked inline
+            return value
+        count, problem = _as_count(value)
+        if problem is None:
+            return count
+        notes.append(f"{key} {problem}")
     return None
 
 
@@ -124,49 +129,55 @@ def _first_text(attrs: Mapping[str, Any], keys: tuple[str, ...], notes: list[str
     return None
 
 
-def _check_parts(usage: dict[str, Any], notes: list[str]) -> None:
-    """Parts must fit inside their totals; a part larger than its total is noted and the total raised."""
-    cached = (usage["cache_read_tokens"] or 0) + (usage["cache_creation_tokens"] or 0)
-    if usage["input_tokens"] is not None and cached > usage["input_tokens"]:
-        notes.append(f"cache tokens ({cached}) exceed input_tokens ({usage['input_tokens']})")
-        usage["input_tokens"] = cached
-    reasoning = usage["reasoning_tokens"] or 0
-    if usage["output_tokens"] is not None and reasoning > usage["output_tokens"]:
-        notes.append(f"reasoning tokens ({reasoning}) exceed output_tokens ({usage['output_tokens']})")
-        usage["output_tokens"] = reasoning
+def _fit(total: int | None, part: int, what: str, notes: list[str]) -> int | None:
+    """Parts must fit inside their total; a part larger than its total is noted and the total raised."""
+    if total is not None and part > total:
+        notes.append(f"{what} tokens ({part}) exceed the total ({total})")
+        return part
+    return total
 
 
 def normalize_usage(attrs: Mapping[str, Any]) -> Usage:
     """Read usage, model and provider from span attributes in any accepted spelling."""
     notes: list[str] = []
-    fields: dict[str, Any] = {
-        "input_tokens": _first_count(attrs, _INPUT, notes),
-        "output_tokens": _first_count(attrs, _OUTPUT, notes),
-        "cache_read_tokens": _first_count(attrs, _CACHE_READ, notes),
-        "cache_creation_tokens": _first_count(attrs, _CACHE_CREATION, notes),
-        "reasoning_tokens": _first_count(attrs, _REASONING, notes),
-    }
-    _check_parts(fields, notes)
+    cache_read = _first_count(attrs, _CACHE_READ, notes)
+    cache_creation = _first_count(attrs, _CACHE_CREATION, notes)
+    reasoning = _first_count(attrs, _REASONING, notes)
+    cached = (cache_read or 0) + (cache_creation or 0)
+    input_tokens = _fit(_first_count(attrs, _INPUT, notes), cached, "cache", notes)
+    output_tokens = _fit(_first_count(attrs, _OUTPUT, notes), reasoning or 0, "reasoning", notes)
     provider = _first_text(attrs, _PROVIDER, notes)
+    model = _first_text(attrs, _MODEL, notes)
     return Usage(
-        **fields,
-        provider=provider.lower() if provider else None,
-        model=_first_text(attrs, _MODEL, notes),
-        invalid=tuple(notes),
+        input_tokens,
+        output_tokens,
+        cache_read,
+        cache_creation,
+        reasoning,
+        provider.lower() if provider else None,
+        model,
+        tuple(notes),
     )
 
 
-def canonical_attributes(usage: Usage) -> dict[str, Any]:
-    """The current-semconv attributes for a normalised usage (only the fields that were reported)."""
-    pairs = (
-        (A.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
-        (A.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
-        (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
-        (A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_creation_tokens),
-        (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
-        (A.GEN_AI_PROVIDER_NAME, usage.provider),
-    )
-    out: dict[str, Any] = {key: value for key, value in pairs if value is not None}
+_CANONICAL_KEYS = (
+    A.GEN_AI_USAGE_INPUT_TOKENS,
+    A.GEN_AI_USAGE_OUTPUT_TOKENS,
+    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    A.GEN_AI_PROVIDER_NAME,
+)  # in Usage's field order
+
+
+def canonical_attributes(usage: Usage, present: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The current-semconv attributes for a normalised usage (only fields that were reported), leaving
+    out those ``present`` already has with the same value."""
+    present = present or {}
+    out: dict[str, Any] = {}
+    for key, value in zip(_CANONICAL_KEYS, usage, strict=False):
+        if value is not None and present.get(key) != value:
+            out[key] = value
     if usage.invalid:
-        out[A.USAGE_INVALID] = list(usage.invalid)
+        out[A.USAGE_INVALID] = usage.invalid
     return out

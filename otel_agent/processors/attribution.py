@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 
@@ -29,6 +30,12 @@ def span_id_hex(span_id: int) -> str:
     return format(span_id, "016x")
 
 
+def _live_attributes(span: Span) -> Mapping[str, Any]:
+    # Read-only view of a live span's attributes; see processors.enriching.attribute_dict for why.
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    return inner if isinstance(inner, dict) else (span.attributes or {})
+
+
 def is_run(attrs: Mapping[str, Any]) -> bool:
     return attrs.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS or attrs.get(A.RUN) is True
 
@@ -43,12 +50,13 @@ class AttributionSpanProcessor:
         self.overflow = 0  # spans not tabled because the table was full
 
     def _inherited(self, parent_context: Context | None) -> dict[str, Any] | None:
-        parent = trace.get_current_span(parent_context).get_span_context()
+        ctx = parent_context if parent_context is not None else otel_context.get_current()
+        parent = trace.get_current_span(ctx).get_span_context()
         if parent.is_valid and not parent.is_remote:
             found = self._open.get(parent.span_id)
             if found is not None:
                 return found
-        entries = baggage.get_all(parent_context)
+        entries = baggage.get_all(ctx)
         if not entries:
             return None
         return {k: str(entries[k]) for k in ATTRIBUTION_KEYS if k in entries}
@@ -56,7 +64,7 @@ class AttributionSpanProcessor:
     def on_start(self, span: Span, parent_context: Context | None) -> dict[str, Any] | None:
         """Set attribution on ``span``; returns what it now carries (None when it carries nothing)."""
         inherited = self._inherited(parent_context)
-        own = span.attributes or {}
+        own = _live_attributes(span)
         run = bool(own) and is_run(own)
         if not inherited and not run and not (own and any(k in own for k in _INHERITED)):
             return None

@@ -6,9 +6,10 @@ its input. ``EnrichingSpanProcessor`` builds a new ReadableSpan only when the me
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from otel_agent import attributes as A
@@ -21,27 +22,30 @@ _MISSING_MODEL = "missing model: cannot price"
 
 def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any]:
     """Canonical usage attributes plus cost, for a span that reports usage or is an LLM call."""
-    has_usage = not USAGE_KEYS.isdisjoint(attrs)
-    if not has_usage and attrs.get(A.GEN_AI_OPERATION_NAME) not in A.LLM_OPERATIONS:
+    if USAGE_KEYS.isdisjoint(attrs) and attrs.get(A.GEN_AI_OPERATION_NAME) not in A.LLM_OPERATIONS:
         return {}
     if A.PRICE_SOURCE in attrs:  # already enriched upstream (e.g. by another otel-agent process)
         return {}
     usage = normalize_usage(attrs)
-    added = canonical_attributes(usage)
+    added = canonical_attributes(usage, attrs)
     if not usage.has_tokens:  # e.g. a call that failed before any usage: nothing to price
-        return {k: v for k, v in added.items() if attrs.get(k) != v}
+        return added
     if not usage.model:
-        added[A.USAGE_INVALID] = [*added.get(A.USAGE_INVALID, []), _MISSING_MODEL]
-    added.update(prices.price(usage).attributes())
-    return {k: v for k, v in added.items() if attrs.get(k) != v}
+        added[A.USAGE_INVALID] = (*usage.invalid, _MISSING_MODEL)
+    cost = prices.price(usage)
+    added[A.PRICE_SOURCE] = cost.source
+    if cost.total_usd is not None:
+        added[A.COST_USD] = cost.total_usd
+        added[A.COST_INPUT_USD] = cost.input_usd
+        added[A.COST_OUTPUT_USD] = cost.output_usd
+    return added
 
 
-def error_category(
-    attrs: Mapping[str, Any], status_code: StatusCode, status_description: str | None, events: Sequence[Any]
-) -> dict[str, Any]:
-    if status_code is not StatusCode.ERROR or A.ERROR_CATEGORY in attrs:
+def error_category(attrs: Mapping[str, Any], span: ReadableSpan) -> dict[str, Any]:
+    status = span.status
+    if status.status_code is not StatusCode.ERROR or A.ERROR_CATEGORY in attrs:
         return {}
-    return {A.ERROR_CATEGORY: classify_span(attrs, events, status_description)}
+    return {A.ERROR_CATEGORY: classify_span(attrs, span.events, status.description)}
 
 
 def run_status(attrs: Mapping[str, Any], status_code: StatusCode, category: str | None) -> dict[str, Any]:

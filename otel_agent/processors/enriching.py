@@ -16,12 +16,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from otel_agent import attributes as A
-from otel_agent.guard import guard, record_failure
+from otel_agent.guard import contain, guard, record_failure
 from otel_agent.pricing import PriceBook
 from otel_agent.processors.attribution import AttributionSpanProcessor, is_run, span_id_hex
 from otel_agent.processors.enrich import error_category, run_status, usage_and_cost
@@ -30,9 +29,32 @@ from otel_agent.processors.rollup import RunRollup, contribution
 from otel_agent.settings import Settings
 
 
+def attribute_dict(span: ReadableSpan) -> Mapping[str, Any]:
+    """A span's attributes as a plain mapping, for reading only.
+
+    The SDK keeps them in a BoundedAttributes (an abc Mapping whose every lookup runs Python code) behind
+    a MappingProxyType; its backing dict is several times faster to read, which matters on the hot path.
+    Falls back to a copy if the SDK's internals differ."""
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if isinstance(inner, dict):
+        return inner
+    return dict(span.attributes or {})
+
+
 def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpan:
-    """A copy of ``span`` with ``added`` merged into its attributes."""
-    merged = BoundedAttributes(maxlen=None, attributes={**(span.attributes or {}), **added}, immutable=True)
+    """A copy of ``span`` with ``added`` merged into its attributes.
+
+    The merged mapping is a plain dict: the span's own values were validated by the SDK already and ours
+    are primitives or tuples of them, so re-validating through BoundedAttributes would only cost time.
+    A plain ReadableSpan is copied field for field (its __dict__), which is several times cheaper than
+    reading a dozen properties into the constructor; anything else goes through the constructor."""
+    merged = {**attribute_dict(span), **added}
+    state = getattr(span, "__dict__", None)
+    if type(span) is ReadableSpan and state is not None and "_attributes" in state:
+        copy = object.__new__(ReadableSpan)
+        copy.__dict__.update(state)
+        copy._attributes = merged
+        return copy
     return ReadableSpan(
         name=span.name,
         context=span.context,
@@ -79,18 +101,27 @@ class EnrichingSpanProcessor(SpanProcessor):
 
     def _emit(self, span: ReadableSpan) -> None:
         for processor in self._downstream:
-            with guard(f"processor {type(processor).__name__}.on_end"):
+            try:
                 processor.on_end(span)
+            except Exception as exc:  # inline, not guard(): this runs for every span
+                if contain(f"processor {type(processor).__name__}.on_end", exc):
+                    raise
 
     # --- start ----------------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        with guard("enrich.on_start"):
+        try:
             carried = self._attribution.on_start(span, parent_context)
             if carried is not None and carried.get(A.RUN_ID) == span_id_hex(span.context.span_id):
                 self._run_started(span, carried)
+        except Exception as exc:
+            if contain("enrich.on_start", exc):
+                raise
         for processor in self._downstream:
-            with guard(f"processor {type(processor).__name__}.on_start"):
+            try:
                 processor.on_start(span, parent_context)
+            except Exception as exc:
+                if contain(f"processor {type(processor).__name__}.on_start", exc):
+                    raise
 
     def _run_started(self, span: Span, carried: Mapping[str, Any]) -> None:
         if self._rollup is not None:
@@ -100,8 +131,11 @@ class EnrichingSpanProcessor(SpanProcessor):
 
     def _on_ending(self, span: Span) -> None:
         for processor in self._downstream:
-            with guard(f"processor {type(processor).__name__}._on_ending"):
+            try:
                 processor._on_ending(span)
+            except Exception as exc:
+                if contain(f"processor {type(processor).__name__}._on_ending", exc):
+                    raise
 
     # --- end ------------------------------------------------------------------------------------
     def on_end(self, span: ReadableSpan) -> None:
@@ -119,14 +153,14 @@ class EnrichingSpanProcessor(SpanProcessor):
         return span
 
     def _enrich(self, span: ReadableSpan) -> ReadableSpan:
-        attrs = span.attributes or {}
+        attrs = attribute_dict(span)
         span_id = span.context.span_id if span.context else 0
         self._attribution.on_end(span_id)
         if not attrs:
             return span
         status = span.status
         added = usage_and_cost(attrs, self.prices)
-        added.update(error_category(attrs, status.status_code, status.description, span.events))
+        added.update(error_category(attrs, span))
         run_id = attrs.get(A.RUN_ID)
         if run_id is not None and is_run(attrs) and run_id == span_id_hex(span_id):
             added.update(self._run_end(span_id, attrs, added, status))

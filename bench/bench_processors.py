@@ -1,0 +1,125 @@
+"""Cost of otel-agent's processors per span, as a ratio to a bare SDK span in the same run.
+
+Baseline: TracerProvider + BatchSpanProcessor + a no-op exporter. Ours: the same, wrapped by
+EnrichingSpanProcessor (attribution, usage, cost, errors, roll-up, markers). Goals (issue 2): at most
+1.10x for a plain span, at most 1.25x for an LLM span that gets priced; one price lookup per
+(provider, model). Rounds alternate between the two set-ups, so both see the same machine load; the
+reported ratio is the median of the per-round ratios (robust to other work on a shared 2-core box).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Tracer
+
+from otel_agent import attributes as A
+from otel_agent.processors.enriching import EnrichingSpanProcessor
+from otel_agent.settings import Settings
+
+SPANS_PER_ROUND = 2_000
+ROUNDS = 31
+
+LLM_ATTRS = {
+    A.GEN_AI_OPERATION_NAME: A.OP_CHAT,
+    A.GEN_AI_PROVIDER_NAME: "openai",
+    A.GEN_AI_REQUEST_MODEL: "gpt-4o",
+    A.GEN_AI_RESPONSE_MODEL: "gpt-4o",
+    A.GEN_AI_USAGE_INPUT_TOKENS: 1234,
+    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 200,
+    A.GEN_AI_USAGE_OUTPUT_TOKENS: 321,
+}
+RUN_ATTRS = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.PROJECT: "bench", A.STAGE: "draft"}
+
+
+class NoOpExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _bare() -> tuple[TracerProvider, Tracer]:
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
+    return provider, provider.get_tracer("bench")
+
+
+def _ours() -> tuple[TracerProvider, Tracer, EnrichingSpanProcessor]:
+    provider = TracerProvider()
+    wrapper = EnrichingSpanProcessor(
+        [BatchSpanProcessor(NoOpExporter())], settings=Settings(heartbeat_interval_s=0)
+    )
+    provider.add_span_processor(wrapper)
+    return provider, provider.get_tracer("bench"), wrapper
+
+
+def plain(tracer: Tracer) -> None:
+    for _ in range(SPANS_PER_ROUND):
+        with tracer.start_as_current_span("plain"):
+            pass
+
+
+def plain_in_run(tracer: Tracer) -> None:
+    with tracer.start_as_current_span("invoke_workflow bench", attributes=RUN_ATTRS):
+        for _ in range(SPANS_PER_ROUND):
+            with tracer.start_as_current_span("step"):
+                pass
+
+
+def llm(tracer: Tracer) -> None:
+    for _ in range(SPANS_PER_ROUND):
+        with tracer.start_as_current_span("chat gpt-4o", attributes=LLM_ATTRS):
+            pass
+
+
+def _round_ns(workload: Callable[[Tracer], None], tracer: Tracer) -> float:
+    start = time.perf_counter_ns()
+    workload(tracer)
+    return (time.perf_counter_ns() - start) / SPANS_PER_ROUND
+
+
+def compare(workload: Callable[[Tracer], None]) -> tuple[float, float, float, EnrichingSpanProcessor]:
+    bare_provider, bare_tracer = _bare()
+    our_provider, our_tracer, wrapper = _ours()
+    bare, ours = [], []
+    workload(bare_tracer)  # warm-up (imports, first price lookup)
+    workload(our_tracer)
+    for _ in range(ROUNDS):
+        bare.append(_round_ns(workload, bare_tracer))
+        ours.append(_round_ns(workload, our_tracer))
+    bare_provider.shutdown()
+    our_provider.shutdown()
+    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    return statistics.median(bare), statistics.median(ours), statistics.median(ratios), wrapper
+
+
+def main() -> None:
+    print(
+        f"{SPANS_PER_ROUND} spans x {ROUNDS} alternating rounds, medians; baseline = bare SDK span + "
+        "BatchSpanProcessor + no-op exporter"
+    )
+    goals = {"plain span": 1.10, "plain span inside a run": 1.10, "priced LLM span": 1.25}
+    for label, workload in (
+        ("plain span", plain),
+        ("plain span inside a run", plain_in_run),
+        ("priced LLM span", llm),
+    ):
+        bare_ns, ours_ns, ratio, wrapper = compare(workload)
+        verdict = "ok" if ratio <= goals[label] else "OVER GOAL"
+        print(
+            f"  {label:<24} bare {bare_ns / 1000:6.2f} us  ours {ours_ns / 1000:6.2f} us  "
+            f"ratio {ratio:.3f}x  (goal <= {goals[label]:.2f}x: {verdict})"
+        )
+        if workload is llm:
+            print(
+                f"  price lookups for {(ROUNDS + 1) * SPANS_PER_ROUND} priced spans: "
+                f"{wrapper.prices.lookups} "
+                "(goal: 1 per provider+model)"
+            )
+
+
+if __name__ == "__main__":
+    main()
