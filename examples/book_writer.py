@@ -50,7 +50,7 @@ def outline(llm: ChatClient, topic: str, chapters: int) -> list[str]:
 
 
 async def draft_chapter(llm: ChatClient, title: str) -> str:
-    async with agent_step(agent="writer", role="writer", attributes={"chapter.title": title}):
+    async with agent_step(agent="writer", role="writer", tags={"chapter": title}):
         await asyncio.sleep(0)  # chapters are drafted concurrently
         return with_retry(
             llm, provider="anthropic", model="claude-sonnet-4-5", prompt=f"Write {title} in full"

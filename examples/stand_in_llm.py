@@ -39,7 +39,7 @@ class StandInLLM:
             first_call = model not in self.calls
             self.calls.append(model)
             if first_call and model == self.fail_first_call_of:
-                span.set_attributes({"http.response.status_code": 429, A.ERROR_TYPE: "RateLimitError"})
+                span.set_attributes({A.HTTP_RESPONSE_STATUS_CODE: 429, A.ERROR_TYPE: "RateLimitError"})
                 span.set_status(Status(StatusCode.ERROR, "429 Too Many Requests: rate_limit_exceeded"))
                 raise RateLimitError(f"{provider} {model}: 429 rate_limit_exceeded")
             words = len(prompt.split())

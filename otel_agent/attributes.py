@@ -58,6 +58,7 @@ USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
 SERVICE_NAME: Final = "service.name"  # resource attribute
 HTTP_RESEND_COUNT: Final = "http.request.resend_count"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 EXCEPTION_TYPE: Final = "exception.type"  # on the "exception" span event
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
@@ -171,3 +172,28 @@ BAGGAGE_KEYS: Final = (
     RUN_ID,
     RUN_ROOT_ID,
 )
+
+# --- Older and foreign spellings, read only (otel_agent.usage normalises them to the names above) ---
+# Deprecated GenAI semconv (before v1.37 / v1.40).
+GEN_AI_USAGE_PROMPT_TOKENS_LEGACY: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY: Final = "gen_ai.usage.completion_tokens"
+# OpenInference (Arize Phoenix).
+OI_MODEL_NAME: Final = "llm.model_name"
+OI_PROVIDER: Final = "llm.provider"
+OI_SYSTEM: Final = "llm.system"
+OI_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+OI_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+OI_TOKEN_COUNT_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+OI_TOKEN_COUNT_CACHE_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+OI_TOKEN_COUNT_REASONING: Final = "llm.token_count.completion_details.reasoning"
+# OpenLLMetry (Traceloop).
+TL_USAGE_PROMPT_TOKENS: Final = "llm.usage.prompt_tokens"
+TL_USAGE_COMPLETION_TOKENS: Final = "llm.usage.completion_tokens"
+TL_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read_input_tokens"
+TL_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation_input_tokens"
+TL_USAGE_REASONING_TOKENS: Final = "gen_ai.usage.reasoning_tokens"
+TL_LLM_CACHE_READ_INPUT_TOKENS: Final = "llm.usage.cache_read_input_tokens"
+TL_LLM_CACHE_CREATION_INPUT_TOKENS: Final = "llm.usage.cache_creation_input_tokens"
+TL_LLM_REASONING_TOKENS: Final = "llm.usage.reasoning_tokens"
+TL_RESPONSE_MODEL: Final = "llm.response.model"
+TL_REQUEST_MODEL: Final = "llm.request.model"

@@ -129,7 +129,7 @@ def classify_span(
 ) -> str:
     """Category for a failed span from its error.type, HTTP status, exception event and status text."""
     exc_type, exc_message = _exception_event(events)
-    status = attributes.get("http.response.status_code")
+    status = attributes.get(A.HTTP_RESPONSE_STATUS_CODE)
     return classify_error(
         status_code=status if isinstance(status, int) else None,
         exception_type=" ".join(str(x) for x in (attributes.get(A.ERROR_TYPE), exc_type) if x),

@@ -25,42 +25,42 @@ MAX_TOKENS = 1_000_000_000
 
 _INPUT = (
     A.GEN_AI_USAGE_INPUT_TOKENS,
-    "gen_ai.usage.prompt_tokens",
-    "llm.token_count.prompt",
-    "llm.usage.prompt_tokens",
+    A.GEN_AI_USAGE_PROMPT_TOKENS_LEGACY,
+    A.OI_TOKEN_COUNT_PROMPT,
+    A.TL_USAGE_PROMPT_TOKENS,
 )
 _OUTPUT = (
     A.GEN_AI_USAGE_OUTPUT_TOKENS,
-    "gen_ai.usage.completion_tokens",
-    "llm.token_count.completion",
-    "llm.usage.completion_tokens",
+    A.GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY,
+    A.OI_TOKEN_COUNT_COMPLETION,
+    A.TL_USAGE_COMPLETION_TOKENS,
 )
 _CACHE_READ = (
     A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    "gen_ai.usage.cache_read_input_tokens",
-    "llm.token_count.prompt_details.cache_read",
-    "llm.usage.cache_read_input_tokens",
+    A.TL_USAGE_CACHE_READ_INPUT_TOKENS,
+    A.OI_TOKEN_COUNT_CACHE_READ,
+    A.TL_LLM_CACHE_READ_INPUT_TOKENS,
 )
 _CACHE_CREATION = (
     A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-    "gen_ai.usage.cache_creation_input_tokens",
-    "llm.token_count.prompt_details.cache_write",
-    "llm.usage.cache_creation_input_tokens",
+    A.TL_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    A.OI_TOKEN_COUNT_CACHE_WRITE,
+    A.TL_LLM_CACHE_CREATION_INPUT_TOKENS,
 )
 _REASONING = (
     A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-    "gen_ai.usage.reasoning_tokens",
-    "llm.token_count.completion_details.reasoning",
-    "llm.usage.reasoning_tokens",
+    A.TL_USAGE_REASONING_TOKENS,
+    A.OI_TOKEN_COUNT_REASONING,
+    A.TL_LLM_REASONING_TOKENS,
 )
 _MODEL = (
     A.GEN_AI_RESPONSE_MODEL,
     A.GEN_AI_REQUEST_MODEL,
-    "llm.model_name",
-    "llm.response.model",
-    "llm.request.model",
+    A.OI_MODEL_NAME,
+    A.TL_RESPONSE_MODEL,
+    A.TL_REQUEST_MODEL,
 )
-_PROVIDER = (A.GEN_AI_PROVIDER_NAME, "gen_ai.system", "llm.provider", "llm.system")
+_PROVIDER = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM_LEGACY, A.OI_PROVIDER, A.OI_SYSTEM)
 
 # Every key that can carry usage: a span without any of them skips normalisation entirely (hot path).
 USAGE_KEYS = frozenset(_INPUT + _OUTPUT + _CACHE_READ + _CACHE_CREATION + _REASONING)
