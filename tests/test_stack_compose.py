@@ -1,0 +1,146 @@
+"""docker-compose.yml (Docker does not run here): valid YAML, every file it mounts or builds from exists, and
+each service's config loads in the real binary where we have one (the Collector's in our build with the
+service's own environment, Prometheus's and its rules in promtool)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.services import REPO_ROOT, binary, collector_binary
+
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+SERVICES = {"postgres", "migrate", "sink", "collector", "tempo", "loki", "prometheus", "grafana", "example"}
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return compose()["services"]
+
+
+def bind_mounts(service: dict[str, Any]) -> list[tuple[Path, str]]:
+    """(host path, container path) of each ./ bind mount."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts.append((REPO_ROOT / source, target))
+    return mounts
+
+
+def host_path(service: dict[str, Any], container_path: str) -> Path:
+    """The repo file a container path of the service comes from."""
+    for source, target in bind_mounts(service):
+        if container_path == target:
+            return source
+        if container_path.startswith(target.rstrip("/") + "/"):
+            return source / container_path[len(target.rstrip("/")) + 1 :]
+    raise AssertionError(f"{container_path} is not mounted from the repository")
+
+
+def flag(service: dict[str, Any], name: str) -> str:
+    args = service.get("command", [])
+    return next(arg.split("=", 1)[1] for arg in args if arg.startswith(f"{name}="))
+
+
+def test_compose_has_the_whole_stack() -> None:
+    assert set(services()) == SERVICES
+
+
+def test_every_mounted_or_built_file_exists() -> None:
+    for name, service in services().items():
+        for source, _ in bind_mounts(service):
+            assert source.exists(), f"{name} mounts missing {source}"
+        build = service.get("build")
+        if build:
+            assert (REPO_ROOT / build["context"] / build["dockerfile"]).exists(), name
+
+
+def test_images_are_pinned_and_the_collector_matches_the_manifest() -> None:
+    for name, service in services().items():
+        image = service.get("image", "")
+        assert image and not image.endswith(":latest") and ":" in image, name
+    manifest = yaml.safe_load((REPO_ROOT / "collector-config" / "manifest.yaml").read_text())
+    assert (
+        services()["collector"]["image"]
+        == f"otel/opentelemetry-collector-contrib:{manifest['dist']['version']}"
+    )
+
+
+def test_the_mounted_files_are_where_the_services_read_them() -> None:
+    found = services()
+    assert host_path(found["collector"], flag(found["collector"], "--config")).name == "gateway.yaml"
+    assert host_path(found["prometheus"], flag(found["prometheus"], "--config.file")).name == "prometheus.yml"
+    assert "--web.enable-remote-write-receiver" in found["prometheus"]["command"]
+    provider = yaml.safe_load(
+        (REPO_ROOT / "deploy/grafana/provisioning/dashboards/otel-agent.yaml").read_text()
+    )["providers"][0]
+    dashboards = host_path(found["grafana"], provider["options"]["path"])
+    assert sorted(p.name for p in dashboards.glob("*.json")) == sorted(
+        p.name for p in (REPO_ROOT / "deploy/grafana/dashboards").glob("*.json")
+    )
+    assert host_path(found["grafana"], "/etc/grafana/provisioning/datasources/otel-agent.yaml").exists()
+    assert host_path(found["loki"], flag(found["loki"], "-config.file")).exists()
+    assert host_path(found["tempo"], flag(found["tempo"], "-config.file")).exists()
+
+
+def test_the_apps_run_real_commands() -> None:
+    from otel_agent.cli import COMMANDS
+
+    found = services()
+    for name in ("migrate", "sink"):
+        assert found[name]["command"][0] in COMMANDS, name
+    module = re.search(r"python -m ([\w.]+)", found["example"]["entrypoint"][-1])
+    assert module and (REPO_ROOT / (module.group(1).replace(".", "/") + ".py")).exists()
+
+
+def test_env_references_resolve_to_compose_services() -> None:
+    found = services()
+    env = found["collector"]["environment"]
+    for variable in ("OTEL_AGENT_TEMPO_ENDPOINT", "OTEL_AGENT_SINK_ENDPOINT"):
+        assert env[variable].split(":")[0] in found, variable
+    for variable in ("OTEL_AGENT_LOKI_ENDPOINT", "OTEL_AGENT_PROMETHEUS_REMOTE_WRITE"):
+        assert re.match(r"http://([\w-]+):", env[variable]).group(1) in found, variable  # type: ignore[union-attr]
+    assert found["example"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4317"
+
+
+@pytest.mark.collector
+def test_the_collector_config_loads_in_our_build_with_the_compose_environment() -> None:
+    service = services()["collector"]
+    config = host_path(service, flag(service, "--config"))
+    result = subprocess.run(
+        [collector_binary(), "validate", f"--config={config}"],
+        env={"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in service["environment"].items()}},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.prometheus
+def test_the_prometheus_config_and_rules_load_in_promtool() -> None:
+    service = services()["prometheus"]
+    config = host_path(service, flag(service, "--config.file"))
+    result = subprocess.run(
+        [binary("promtool", "prometheus"), "check", "config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 8 rules found" in result.stdout  # the rules/ mount resolved and loaded
+
+
+def test_a_missing_mount_is_caught() -> None:
+    """The existence check can fail: a service mounting a file that is not there."""
+    service = {"volumes": ["./deploy/no-such-file.yaml:/etc/x.yaml:ro"]}
+    assert not all(source.exists() for source, _ in bind_mounts(service))
