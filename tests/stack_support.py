@@ -244,3 +244,24 @@ def grafana_macros(sql: str) -> str:
         sql = sql.replace(macro, plain)
     assert "$__" not in sql, f"unexpanded Grafana macro in {sql!r}"
     return sql
+
+
+AGENT_CONFIG = REPO_ROOT / "collector-config" / "agent.yaml"
+
+
+def edge_collector(gateways: list[str], work_dir: Path) -> tuple[ServiceProcess, str]:
+    """The built Collector running collector-config/agent.yaml in front of the given gateway endpoints;
+    returns the process and its OTLP gRPC endpoint."""
+    ports = {name: free_port() for name in ("grpc", "http", "health", "metrics")}
+    env = {
+        "OTEL_AGENT_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['grpc']}",
+        "OTEL_AGENT_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['http']}",
+        "OTEL_AGENT_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
+        "OTEL_AGENT_COLLECTOR_METRICS_HOST": "127.0.0.1",
+        "OTEL_AGENT_COLLECTOR_METRICS_PORT": str(ports["metrics"]),
+        "OTEL_AGENT_GATEWAYS": "[" + ", ".join(gateways) + "]",
+        "OTEL_AGENT_BATCH_TIMEOUT": "200ms",
+    }
+    args = [collector_binary(), f"--config={AGENT_CONFIG}"]
+    ready = f"http://127.0.0.1:{ports['health']}/"
+    return ServiceProcess(args, env, work_dir / "edge.log", ready), f"http://127.0.0.1:{ports['grpc']}"
