@@ -9,17 +9,21 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from otel_agent.store import models as M
 from tests.services import free_port, wait_for_port
 from tests.sink_support import pb_request, pb_span
 
+OTEL_AGENT = str(Path(sys.executable).parent / "otel-agent")  # the installed console script
 
-def test_sink_process_serves_and_flushes_on_sigterm(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("entry", [[sys.executable, "-m", "otel_agent.sink"], [OTEL_AGENT, "sink"]])
+def test_sink_process_serves_and_flushes_on_sigterm(tmp_path: Path, entry: list[str]) -> None:
     grpc_port, http_port = free_port(), free_port()
     database = f"sqlite:///{tmp_path}/sink.db"
-    command = [sys.executable, "-m", "otel_agent.sink", "--grpc-endpoint", f"127.0.0.1:{grpc_port}",
+    command = [*entry, "--grpc-endpoint", f"127.0.0.1:{grpc_port}",
                "--http-endpoint", f"127.0.0.1:{http_port}", "--database-url", database]  # fmt: skip
     env = {**os.environ, "OTEL_AGENT_SINK_BEARER_TOKEN": "tok"}
     process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -44,6 +44,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("otel_agent.sink").setLevel(logging.INFO)  # a service logs its start and stop
     try:
         sink = SinkService.with_store(settings_from(args))
         sink.start()
