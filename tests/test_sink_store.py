@@ -164,3 +164,40 @@ def test_two_sinks_share_one_postgres_safely(fresh_postgres_url: str) -> None:
             1,
         )
     assert all(step["run_id"] for step in found["otel_steps"])
+
+
+@pytest.mark.postgres
+def test_database_outage_holds_spans_then_writes_them_all(postgres_url: str) -> None:
+    """The database is missing when spans arrive: the sink accepts, retries, is not ready; once the
+    database exists every span is written (the schema is created on the first successful write)."""
+    import uuid
+
+    import httpx
+
+    from tests.sink_support import counter, wait_until
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    spans = recorded_spans(runs=2)
+    sink = SinkService.with_store(sink_settings(sink_database_url=url))
+    sink.start()
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{sink.grpc_port}", insecure=True)
+        assert exporter.export(spans) == SpanExportResult.SUCCESS  # accepted into the queue
+        exporter.shutdown()
+        assert wait_until(lambda: counter(sink.metrics, "otel_agent_sink_write_retries_total") >= 1)
+        assert httpx.get(f"http://127.0.0.1:{sink.http_port}/readyz", timeout=5).status_code == 503
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))  # the database comes back
+        assert wait_until(
+            lambda: counter(sink.metrics, "otel_agent_sink_spans_written_total") == len(spans), 30
+        )
+        assert httpx.get(f"http://127.0.0.1:{sink.http_port}/readyz", timeout=5).status_code == 200
+    finally:
+        assert sink.stop()
+    found = rows(url)
+    assert len(found["otel_runs"]) == 2 and len(found["otel_steps"]) == 6
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
