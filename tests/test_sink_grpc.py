@@ -15,6 +15,7 @@ import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 from opentelemetry.sdk.resources import Resource
@@ -63,15 +64,22 @@ def assert_same(records: Sequence[SpanRecord], spans: Sequence[ReadableSpan]) ->
         assert record.resource_attributes["service.name"] == "writer-agent"
 
 
-@pytest.mark.parametrize("transport", ["grpc", "http"])
-def test_real_otlp_exporters_deliver_spans_unchanged(transport: str) -> None:
+@pytest.mark.parametrize(
+    ("transport", "gzip"), [("grpc", False), ("grpc", True), ("http", False), ("http", True)]
+)
+def test_real_otlp_exporters_deliver_spans_unchanged(transport: str, gzip: bool) -> None:
     writer = GatedWriter()
     spans = sdk_spans(5)
     with running_sink(writer) as sink:
+        exporter: GrpcExporter | HttpExporter
         if transport == "grpc":
-            exporter = GrpcExporter(endpoint=f"127.0.0.1:{sink.grpc_port}", insecure=True)
+            compression = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
+            exporter = GrpcExporter(f"127.0.0.1:{sink.grpc_port}", insecure=True, compression=compression)
         else:
-            exporter = HttpExporter(endpoint=f"http://127.0.0.1:{sink.http_port}/v1/traces")
+            exporter = HttpExporter(
+                f"http://127.0.0.1:{sink.http_port}/v1/traces",
+                compression=HttpCompression.Gzip if gzip else HttpCompression.NoCompression,
+            )
         assert exporter.export(spans) == SpanExportResult.SUCCESS
         exporter.shutdown()
     assert_same(writer.records, spans)  # stop() flushed

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -32,17 +32,16 @@ class SinkMetrics:
             resource=Resource.create({SERVICE_NAME: "otel-agent-sink"}),
         )
         meter = self._provider.get_meter(METER_NAME)
-        self._received = meter.create_counter("otel_agent.sink.spans.received", "{span}", "Spans decoded")
-        self._rejected = meter.create_counter(
-            "otel_agent.sink.spans.rejected", "{span}", "Invalid spans refused by partial success"
-        )
-        self._refused = meter.create_counter(
-            "otel_agent.sink.spans.refused", "{span}", "Valid spans refused with retry-later (queue full)"
-        )
-        self._written = meter.create_counter("otel_agent.sink.spans.written", "{span}", "Spans materialised")
-        self._dropped = meter.create_counter(
-            "otel_agent.sink.spans.dropped", "{span}", "Spans the materialiser could not write, even alone"
-        )
+        texts = {
+            "received": "Spans decoded",
+            "rejected": "Invalid spans refused by partial success",
+            "refused": "Valid spans refused with retry-later (queue full)",
+            "written": "Spans materialised",
+            "dropped": "Spans the materialiser could not write, even alone",
+        }
+        spans = {k: meter.create_counter(f"otel_agent.sink.spans.{k}", "{span}", v) for k, v in texts.items()}
+        self._received, self._rejected, self._refused = spans["received"], spans["rejected"], spans["refused"]
+        self._written, self._dropped = spans["written"], spans["dropped"]
         self._retries = meter.create_counter("otel_agent.sink.write.retries", "{retry}", "Write retries")
         self._bad_requests = meter.create_counter(
             "otel_agent.sink.requests.failed", "{request}", "Requests refused whole (malformed, auth, size)"
@@ -53,12 +52,15 @@ class SinkMetrics:
             "Batch write latency",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
         )
+        self._observe_queue(meter, queue_depth, queue_capacity)
 
+    @staticmethod
+    def _observe_queue(meter: Meter, depth: Callable[[], int], capacity: int) -> None:
         def observe_depth(_: CallbackOptions) -> Iterable[Observation]:
-            yield Observation(queue_depth())
+            yield Observation(depth())
 
         def observe_capacity(_: CallbackOptions) -> Iterable[Observation]:
-            yield Observation(queue_capacity)
+            yield Observation(capacity)
 
         meter.create_observable_gauge(
             "otel_agent.sink.queue.depth", [observe_depth], "{span}", "Spans queued"
