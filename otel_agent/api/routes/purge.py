@@ -18,9 +18,7 @@ router = APIRouter(tags=["purge"])
 @router.post("/purge", response_model=PurgeOut, summary="Delete a user's data or old data (admin)")
 def purge(body: PurgeIn, caller: deps.Admin, engine: deps.Engine) -> PurgeOut:
     if (body.user_id is None) == (body.older_than_days is None):
-        raise HTTPException(
-            422, "give exactly one of user_id, older_than_days"
-        )
+        raise HTTPException(422, "give exactly one of user_id, older_than_days")
     before = utcnow() - timedelta(days=body.older_than_days) if body.older_than_days else None
     with engine.connect() as conn, conn.begin() as transaction:
         counts = purge_workspace(conn, caller.workspace, body.user_id, before)

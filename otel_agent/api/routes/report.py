@@ -1,7 +1,7 @@
 """The usage and cost report: the same groupings and figures as `otel-agent report`, for one workspace.
 
-The query and the aggregation are the store CLI's own (otel_agent.store.queries, otel_agent.cli.report);
-this route only scopes them to the caller's workspace.
+Same filters and groupings as the CLI (otel_agent.store.queries, otel_agent.cli.report), scoped to the
+caller's workspace; aggregated in SQL on PostgreSQL (see otel_agent.api.queries.report).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from otel_agent.api import deps, params
+from otel_agent.api.queries.report import usage_report
 from otel_agent.api.schemas import Report, ReportRow
 from otel_agent.api.tables import utcnow
-from otel_agent.cli import report as cli_report
 from otel_agent.store import queries
 
 router = APIRouter(tags=["report"])
@@ -37,8 +37,6 @@ def report(
     where = queries.RunFilter(
         project=project, stage=stage, agent_role=role, workspace=caller.workspace, since=since
     )
-    per, key = cli_report._key_function(by)  # noqa: SLF001 - the CLI's grouping, reused as is
     with engine.connect() as conn:
-        rows = queries.report_calls(conn, where) if per == "calls" else queries.report_runs(conn, where)
-    groups = cli_report.aggregate(rows, key, per)
+        groups = usage_report(conn, where, by)
     return Report(by=by, since=since, groups=[ReportRow.model_validate(g) for g in groups])
