@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from otel_agent.store.models import failures, runs, steps
+from otel_agent.store.sqlparts import one_of
 
 MAX_ROUNDS = 64  # one round per level of a parent chain that arrived bottom-up
 _CHUNK = 500  # ids per IN (...) list
@@ -29,9 +30,11 @@ def _run_of(conn: sa.Connection, ids: set[str]) -> dict[str, str]:
     """For span ids: the run each one is (a run) or belongs to (a linked step)."""
     found: dict[str, str] = {}
     for chunk in _chunks(ids):
-        found.update({r: r for r in conn.scalars(sa.select(runs.c.run_id).where(runs.c.run_id.in_(chunk)))})
+        found.update(
+            {r: r for r in conn.scalars(sa.select(runs.c.run_id).where(one_of(conn, runs.c.run_id, chunk)))}
+        )
         query = sa.select(steps.c.span_id, steps.c.run_id).where(
-            steps.c.span_id.in_(chunk), steps.c.run_id.is_not(None)
+            one_of(conn, steps.c.span_id, chunk), steps.c.run_id.is_not(None)
         )
         found.update({s: r for s, r in conn.execute(query)})
     return found
@@ -57,7 +60,7 @@ def relink(conn: sa.Connection, frontier: set[str], written_runs: set[str]) -> s
 
 def _orphans(conn: sa.Connection, table: sa.Table, key: str, column: str, parents: list[str]) -> list[Any]:
     query = sa.select(table.c[key], table.c.parent_span_id).where(
-        table.c[column].is_(None), table.c.parent_span_id.in_(parents)
+        table.c[column].is_(None), one_of(conn, table.c.parent_span_id, parents)
     )
     return list(conn.execute(query))
 
@@ -112,7 +115,7 @@ def _follow_roots(conn: sa.Connection, start: set[str]) -> set[str]:
                 sa.select(child.c.run_id, parent.c.root_run_id)
                 .join(parent, parent.c.run_id == child.c.parent_run_id)
                 .where(
-                    sa.or_(child.c.run_id.in_(chunk), child.c.parent_run_id.in_(chunk)),
+                    sa.or_(one_of(conn, child.c.run_id, chunk), one_of(conn, child.c.parent_run_id, chunk)),
                     child.c.root_run_id != parent.c.root_run_id,
                 )
             )

@@ -39,6 +39,7 @@ from otel_agent.store.upsert import Merge, dedupe, upsert
 _log = logging.getLogger(__name__)
 
 DEFAULT_STALL_AFTER_S = 600.0
+MAX_ATTEMPTS = 3  # of one batch, when PostgreSQL aborts it to break a deadlock
 
 _N, _NO, _ON, _MAX = Merge.NEW, Merge.NEW_OR_OLD, Merge.OLD_OR_NEW, Merge.GREATEST
 _RUN_FACTS = (
@@ -79,7 +80,14 @@ class WriteResult:
     rejected: int
 
 
+def _transient(exc: BaseException) -> bool:
+    """A deadlock or serialisation failure: the same transaction will likely succeed if run again."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40001", "40P01")
+
+
 def _unavailable(exc: BaseException) -> bool:
+    if _transient(exc):
+        return False
     return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)) or (
         isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
     )
@@ -105,17 +113,28 @@ class Materialiser:
         invalid = len(batch) - len(good)
         if invalid:
             _log.warning("otel-agent store: rejected %d spans with malformed ids", invalid)
-        try:
-            self._ensure_schema()
-            with self.engine.begin() as conn:
-                self._write(conn, good)
+        if self._write_batch(good):
             return WriteResult(len(good), invalid)
-        except Exception as exc:
-            if _unavailable(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            record_failure("store.batch", exc)
         result = self._write_one_by_one(good)
         return WriteResult(result.written, result.rejected + invalid)
+
+    def _write_batch(self, batch: Sequence[SpanRecord]) -> bool:
+        """The whole batch in one transaction; retried when PostgreSQL broke a deadlock between writers.
+        False when some record made it fail (the caller then goes record by record)."""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self._ensure_schema()
+                with self.engine.begin() as conn:
+                    self._write(conn, batch)
+                return True
+            except Exception as exc:
+                if _transient(exc) and attempt + 1 < MAX_ATTEMPTS:
+                    continue
+                if _unavailable(exc):
+                    raise StoreUnavailable(str(exc)) from exc
+                record_failure("store.batch", exc)
+                return False
+        return False
 
     def _write_one_by_one(self, batch: Sequence[SpanRecord]) -> WriteResult:
         """The batch failed: each record in its own savepoint, so only the bad ones are lost."""
@@ -153,7 +172,9 @@ class Materialiser:
         _lock_runs(conn, touched)
         _upsert_plan(conn, plan)
         written_runs = {row["run_id"] for row in plan.runs}
-        touched |= links.relink(conn, plan.span_ids(), written_runs)
+        relinked = links.relink(conn, plan.span_ids(), written_runs) - touched
+        _lock_runs(conn, relinked)  # late, out of order: a deadlock is possible, and retried
+        touched |= relinked
         totals.recompute_totals(conn, touched)
         totals.resolve_failures(conn, touched)
 
@@ -236,5 +257,6 @@ def _relink_all(conn: sa.Connection, limit: int = 10_000) -> None:
     frontier = set(conn.scalars(parents))
     known = set(links.lookup_runs(conn, frontier))
     touched = links.relink(conn, known, set())
+    _lock_runs(conn, touched)
     totals.recompute_totals(conn, touched)
     totals.resolve_failures(conn, touched)

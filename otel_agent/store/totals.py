@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from otel_agent.store.models import RUN_STATUS_SUCCEEDED, TERMINAL_RUN_STATUSES, failures, runs, steps
+from otel_agent.store.sqlparts import one_of
 
 _CHUNK = 500
 COST_DECIMALS = 10  # 1e-10 USD
@@ -25,7 +26,7 @@ def _flag(condition: Any) -> Any:
     return sa.func.sum(sa.case((condition, 1), else_=0))
 
 
-def _sums_query(chunk: list[str]) -> sa.Select[Any]:
+def _sums_query(conn: sa.Connection, chunk: list[str]) -> sa.Select[Any]:
     s = steps.c
     llm = s.kind == "llm"
     return (
@@ -41,7 +42,7 @@ def _sums_query(chunk: list[str]) -> sa.Select[Any]:
             ),
             sa.func.min(s.started_at).label("first_step_at"),
         )
-        .where(s.run_id.in_(chunk))
+        .where(one_of(conn, s.run_id, chunk))
         .group_by(s.run_id)
     )
 
@@ -49,7 +50,11 @@ def _sums_query(chunk: list[str]) -> sa.Select[Any]:
 def _used(conn: sa.Connection, chunk: list[str]) -> dict[str, tuple[list[str], list[str]]]:
     s = steps.c
     model = sa.func.coalesce(s.response_model, s.request_model)
-    query = sa.select(s.run_id, s.provider, model).where(s.run_id.in_(chunk), s.kind == "llm").distinct()
+    query = (
+        sa.select(s.run_id, s.provider, model)
+        .where(one_of(conn, s.run_id, chunk), s.kind == "llm")
+        .distinct()
+    )
     models: dict[str, set[str]] = defaultdict(set)
     providers: dict[str, set[str]] = defaultdict(set)
     for run_id, provider, name in conn.execute(query):
@@ -76,7 +81,7 @@ def recompute_totals(conn: sa.Connection, run_ids: set[str]) -> None:
     """Set each run's totals to the sums over its steps (zero when it has none)."""
     for chunk in _chunks(run_ids):
         totals = {r: _empty_totals(r) for r in chunk}
-        for row in conn.execute(_sums_query(chunk)).mappings():
+        for row in conn.execute(_sums_query(conn, chunk)).mappings():
             totals[row["run_id"]].update({k: v for k, v in row.items() if k != "run_id"})
             # Float sums depend on row order; rounding keeps totals identical however spans arrived.
             totals[row["run_id"]]["cost_usd"] = round(float(row["cost_usd"]), COST_DECIMALS)
@@ -111,10 +116,10 @@ def resolve_failures(conn: sa.Connection, run_ids: set[str]) -> None:
     ended_at = sa.select(runs.c.ended_at).where(runs.c.run_id == f.run_id).scalar_subquery()
     for chunk in _chunks(run_ids):
         ended = sa.select(runs.c.run_id).where(
-            runs.c.run_id.in_(chunk), runs.c.status.in_(TERMINAL_RUN_STATUSES)
+            one_of(conn, runs.c.run_id, chunk), runs.c.status.in_(TERMINAL_RUN_STATUSES)
         )
         succeeded = sa.select(runs.c.run_id).where(
-            runs.c.run_id.in_(chunk), runs.c.status == RUN_STATUS_SUCCEEDED
+            one_of(conn, runs.c.run_id, chunk), runs.c.status == RUN_STATUS_SUCCEEDED
         )
         open_ = failures.update().where(f.resolved.is_(False)).values(resolved=True, resolved_at=ended_at)
         conn.execute(open_.where(f.source == "stall", f.run_id.in_(ended)))
