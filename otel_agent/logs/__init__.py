@@ -4,8 +4,9 @@
 
 * chains a record factory that stamps trace/span ids and project, stage, role, agent and run id onto
   every record made inside a span (``otel_agent.logs.stamp``);
-* makes sure records reach OTLP when ``OTEL_LOGS_EXPORTER`` set up a LoggerProvider: if neither
-  opentelemetry-instrumentation-logging nor the SDK attached a handler to the root logger, attaches one;
+* makes sure records reach OTLP when ``OTEL_LOGS_EXPORTER`` set up a LoggerProvider: unless a handler
+  is already on the root logger, runs opentelemetry-instrumentation-logging's instrumentor (which adds
+  one; ``OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION=false`` is honoured), or adds the SDK's handler;
 * with ``OTEL_AGENT_LOG_JSON=true``, adds a one-line-JSON stdout handler to the root logger;
 * lets the run events of ``RunEventLogProcessor`` (the ``run_events`` span processor) through at INFO.
 
@@ -15,6 +16,7 @@ docs/logs.md describes the fields and the events.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 from opentelemetry._logs import NoOpLoggerProvider, get_logger_provider
@@ -70,9 +72,19 @@ def _ensure_otlp_handler(root: logging.Logger) -> None:
     if isinstance(provider, NoOpLoggerProvider) or type(provider).__name__.startswith("_Proxy"):
         return  # no OTEL_LOGS_EXPORTER: nothing to send to
     if any(_is_otel_handler(h) for h in root.handlers):
-        return  # opentelemetry-instrumentation-logging (or the SDK) already sends root records
-    root.addHandler(_otlp_handler(provider))
-    _log.debug("otel-agent attached an OpenTelemetry LoggingHandler to the root logger")
+        return  # the SDK (or an earlier call) already sends root records
+    if "logging" in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", ""):
+        return  # the user turned log export off
+    try:
+        from opentelemetry.instrumentation.logging import LoggingInstrumentor
+    except ImportError:
+        root.addHandler(_sdk_handler(provider))
+        return
+    # Under opentelemetry-instrument our hook runs before the instrumentors; instrumenting now (they skip
+    # a second time) gives exactly one handler whether or not opentelemetry-instrument is in use.
+    instrumentor = LoggingInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
 
 
 def _is_otel_handler(handler: logging.Handler) -> bool:
@@ -80,14 +92,9 @@ def _is_otel_handler(handler: logging.Handler) -> bool:
     return kind.__name__ == "LoggingHandler" and kind.__module__.startswith("opentelemetry")
 
 
-def _otlp_handler(provider: object) -> logging.Handler:
-    try:
-        from opentelemetry.instrumentation.logging.handler import LoggingHandler
+def _sdk_handler(provider: object) -> logging.Handler:
+    from opentelemetry.sdk._logs import LoggingHandler
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the only handler available then
         return LoggingHandler(logger_provider=provider)  # type: ignore[arg-type]
-    except ImportError:
-        from opentelemetry.sdk._logs import LoggingHandler as SdkLoggingHandler
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # the only handler available then
-            return SdkLoggingHandler(logger_provider=provider)  # type: ignore[arg-type]
