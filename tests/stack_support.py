@@ -4,6 +4,9 @@ Tempo and Loki, a Prometheus query helper, and every PromQL / SQL expression the
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -265,3 +268,38 @@ def edge_collector(gateways: list[str], work_dir: Path) -> tuple[ServiceProcess,
     args = [collector_binary(), f"--config={AGENT_CONFIG}"]
     ready = f"http://127.0.0.1:{ports['health']}/"
     return ServiceProcess(args, env, work_dir / "edge.log", ready), f"http://127.0.0.1:{ports['grpc']}"
+
+
+def sink_process(database_url: str, work_dir: Path) -> tuple[ServiceProcess, str, str]:
+    """The real `otel-agent sink` (python -m otel_agent.sink) writing to database_url; returns the process,
+    its OTLP gRPC endpoint and its HTTP base URL (/metrics, /readyz)."""
+    grpc_port, http_port = free_port(), free_port()
+    args = [
+        sys.executable, "-m", "otel_agent.sink", f"--grpc-endpoint=127.0.0.1:{grpc_port}",
+        f"--http-endpoint=127.0.0.1:{http_port}", f"--database-url={database_url}",
+    ]  # fmt: skip
+    http = f"http://127.0.0.1:{http_port}"
+    process = ServiceProcess(args, {}, work_dir / "sink.log", f"{http}/readyz")
+    return process, f"127.0.0.1:{grpc_port}", http
+
+
+def run_example_pipeline(collector_grpc: str, runs: int = 1) -> None:
+    """The example book writer under `opentelemetry-instrument`, exporting OTLP to the Collector, as in
+    docker-compose.yml."""
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {
+        "OTEL_SERVICE_NAME": "book-writer",
+        "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=examples,service.instance.id=test-1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector_grpc,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    for _ in range(runs):
+        subprocess.run(
+            [str(instrument), sys.executable, "-m", "examples.book_writer"],
+            env={**os.environ, **env}, cwd=REPO_ROOT, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip

@@ -18,6 +18,17 @@ from typing import Any
 
 OUT = Path(__file__).parent / "dashboards"
 PROM = {"type": "prometheus", "uid": "prometheus"}
+# A run row's totals cover its own steps; a nested run has its own row. Top-level runs with the totals of
+# everything under them, for the SQL panels:
+ROOT_RUNS = """
+    SELECT r.*, t.total_cost_usd, t.total_input_tokens, t.total_output_tokens, t.total_llm_calls,
+           t.total_unpriced_calls
+    FROM otel_runs r
+    JOIN (SELECT root_run_id, sum(cost_usd) AS total_cost_usd, sum(input_tokens) AS total_input_tokens,
+                 sum(output_tokens) AS total_output_tokens, sum(llm_calls) AS total_llm_calls,
+                 sum(unpriced_calls) AS total_unpriced_calls
+          FROM otel_runs GROUP BY root_run_id) t ON t.root_run_id = r.run_id
+    WHERE r.parent_run_id IS NULL"""
 PG = {"type": "grafana-postgresql-datasource", "uid": "postgres"}
 P = 'otel_agent_project=~"$project"'
 S = 'otel_agent_stage=~"$stage"'
@@ -114,9 +125,11 @@ OVERVIEW = [
         "Recent runs",
         """
         SELECT started_at, project, stage, agent_role, name, status, duration_ms / 1000.0 AS duration_s,
-               llm_calls, cost_usd, trace_id
-        FROM otel_runs
-        WHERE $__timeFilter(started_at) AND parent_run_id IS NULL
+               total_llm_calls AS llm_calls, total_cost_usd AS cost_usd, trace_id
+        FROM ("""
+        + ROOT_RUNS
+        + """) runs
+        WHERE $__timeFilter(started_at)
         ORDER BY started_at DESC LIMIT 100""",
     ),
 ]
@@ -185,11 +198,14 @@ COST = [
     sql(
         "Most expensive runs",
         """
-        SELECT started_at, project, stage, agent_role, name, cost_usd, input_tokens, output_tokens,
-               llm_calls, unpriced_calls, trace_id
-        FROM otel_runs
-        WHERE $__timeFilter(started_at) AND parent_run_id IS NULL
-        ORDER BY cost_usd DESC LIMIT 20""",
+        SELECT started_at, project, stage, agent_role, name, total_cost_usd AS cost_usd,
+               total_input_tokens AS input_tokens, total_output_tokens AS output_tokens,
+               total_llm_calls AS llm_calls, total_unpriced_calls AS unpriced_calls, trace_id
+        FROM ("""
+        + ROOT_RUNS
+        + """) runs
+        WHERE $__timeFilter(started_at)
+        ORDER BY total_cost_usd DESC LIMIT 20""",
     ),
     sql(
         "Cost by project and stage (run table)",
@@ -197,7 +213,7 @@ COST = [
         SELECT project, stage, count(*) AS runs, sum(cost_usd) AS cost_usd,
                sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
         FROM otel_runs
-        WHERE $__timeFilter(started_at) AND parent_run_id IS NULL
+        WHERE $__timeFilter(started_at)
         GROUP BY project, stage ORDER BY cost_usd DESC""",
     ),
 ]

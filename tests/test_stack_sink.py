@@ -1,0 +1,198 @@
+"""The whole path with real parts: the example pipeline under opentelemetry-instrument -> the built gateway
+Collector -> the real `otel-agent sink` -> PostgreSQL rows, and -> Prometheus by remote write. The dashboards'
+SQL and PromQL panels then have data, and a sink outage in the middle of runs loses none of them."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.services import ServiceProcess, prometheus_server
+from tests.stack_support import (
+    RULES,
+    GatewayCollector,
+    RecordingHttpBackend,
+    RecordingTraceBackend,
+    dashboard_promql,
+    dashboard_sql,
+    grafana_macros,
+    prom_query,
+    run_example_pipeline,
+    sink_process,
+    wait_until,
+)
+from tests.test_stack_pipeline import as_promql
+
+pytestmark = [pytest.mark.collector, pytest.mark.prometheus, pytest.mark.postgres]
+
+SQL_PANELS_WITH_DATA = {
+    "otel-agent-overview/Recent runs",
+    "otel-agent-cost/Most expensive runs",
+    "otel-agent-cost/Cost by project and stage (run table)",
+    "otel-agent-providers/Slowest LLM calls",
+}
+PROMQL_PANELS_WITH_DATA = {
+    "otel-agent-overview/Runs started",
+    "otel-agent-overview/Runs finished by status",
+    "otel-agent-overview/p95 run latency by stage",
+    "otel-agent-cost/Cost in range (USD)",
+    "otel-agent-cost/Cost by model",
+    "otel-agent-providers/Tokens by model and type",
+    "otel-agent-providers/p95 call latency by provider and model",
+    "otel-agent-providers/LLM calls by provider and model (Collector span metrics)",
+}
+
+
+@dataclass
+class RealStack:
+    database_url: str
+    prometheus: str
+    sink: ServiceProcess
+    collector: GatewayCollector
+
+
+def run_count(database_url: str) -> int:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(sa.text("SELECT count(*) FROM otel_runs WHERE parent_run_id IS NULL")).scalar()
+            )
+    except sa.exc.ProgrammingError:  # the sink has not created the tables yet
+        return 0
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def real_stack(postgres_url: str) -> Iterator[RealStack]:
+    pytest.importorskip("otel_agent.sink.store_writer", reason="the sink has not landed")
+    database = _fresh_database(postgres_url)
+    work_dir = Path(tempfile.mkdtemp(prefix="otel-agent-real-"))
+    tempo, http = RecordingTraceBackend(), RecordingHttpBackend()
+    tempo.start()
+    sink, sink_grpc, sink_http = sink_process(database, work_dir)
+    sink.start()
+    ports = GatewayCollector.new_ports()
+    scrape = {"otel-collector": f"127.0.0.1:{ports['metrics']}", "otel-agent-sink": sink_http.split("//")[1]}
+    try:
+        with prometheus_server((RULES,), scrape) as prom:
+            write_url = f"{prom}/api/v1/write"
+            collector = GatewayCollector(
+                tempo.endpoint, sink_grpc, http.url, write_url, work_dir, ports=ports
+            )
+            collector.process.start()
+            try:
+                yield RealStack(database, prom, sink, collector)
+            finally:
+                collector.process.stop()
+    finally:
+        sink.stop()
+        tempo.stop()
+        http.close()
+
+
+def _fresh_database(postgres_url: str) -> str:
+    import uuid
+
+    name = "stack_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="module")
+def pipeline_ran(real_stack: RealStack) -> RealStack:
+    """The example pipeline ran twice, as two processes."""
+    run_example_pipeline(real_stack.collector.otlp_grpc)
+    assert wait_until(lambda: run_count(real_stack.database_url) >= 1, 30), real_stack.sink.log_tail()
+    run_example_pipeline(real_stack.collector.otlp_grpc)
+    assert wait_until(lambda: run_count(real_stack.database_url) >= 2, 30), real_stack.sink.log_tail()
+    # Each example run is a short-lived process, so its counters are present rather than growing.
+    ran = "sum(otel_agent_runs_finished_total) > 0"
+    assert wait_until(lambda: bool(prom_query(real_stack.prometheus, ran)), 30)
+    return real_stack
+
+
+def run_trees(database_url: str) -> list[tuple[str, str, float, int]]:
+    """(root run, the worst status in the tree, its cost, its LLM calls): a run row's totals cover its own
+    steps, so a workflow's are the sum over its tree."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT root_run_id, min(status), sum(cost_usd), sum(llm_calls) FROM otel_runs"
+                    " GROUP BY root_run_id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return [(str(root), str(status), float(cost), int(calls)) for root, status, cost, calls in rows]
+
+
+def test_runs_reach_postgresql_through_the_collector_and_the_sink(pipeline_ran: RealStack) -> None:
+    def complete(trees: list[tuple[str, str, float, int]]) -> bool:
+        return len(trees) >= 2 and all(
+            s in ("failed", "succeeded") and c > 0 and n > 0 for _, s, c, n in trees
+        )
+
+    # Spans of one run may land in different batches: wait until every tree is whole.
+    wait_until(lambda: complete(run_trees(pipeline_ran.database_url)), 20)
+    trees = run_trees(pipeline_ran.database_url)
+    assert complete(trees), trees
+
+
+def test_sql_panels_have_data(pipeline_ran: RealStack) -> None:
+    queries = dict(dashboard_sql())
+    engine = sa.create_engine(pipeline_ran.database_url)
+    try:
+        with engine.connect() as conn:
+            empty = [
+                panel
+                for panel in SQL_PANELS_WITH_DATA
+                if not conn.execute(sa.text(grafana_macros(queries[panel]).replace(":", r"\:"))).all()
+            ]
+    finally:
+        engine.dispose()
+    assert not empty, f"no rows in {empty}"
+
+
+def test_promql_panels_have_data_from_the_example_pipeline(pipeline_ran: RealStack) -> None:
+    queries = dict(dashboard_promql())
+
+    def empty() -> list[str]:
+        return [
+            p
+            for p in PROMQL_PANELS_WITH_DATA
+            if not prom_query(pipeline_ran.prometheus, as_promql(queries[p]))
+        ]
+
+    wait_until(lambda: not empty(), 20)  # span metrics flush every second; rate() needs two samples
+    assert not empty(), f"no data in {empty()}"
+
+
+def test_the_sink_is_scraped(pipeline_ran: RealStack) -> None:
+    up = 'up{job="otel-agent-sink"} == 1'
+    assert wait_until(lambda: bool(prom_query(pipeline_ran.prometheus, up)), 15)
+    written = "sum(otel_agent_sink_spans_written_total) > 0"
+    assert wait_until(lambda: bool(prom_query(pipeline_ran.prometheus, written)), 15)
+
+
+def test_a_sink_outage_mid_run_loses_no_run(pipeline_ran: RealStack) -> None:
+    before = run_count(pipeline_ran.database_url)
+    pipeline_ran.sink.stop()
+    try:
+        run_example_pipeline(pipeline_ran.collector.otlp_grpc, runs=2)  # the Collector queues them
+        assert run_count(pipeline_ran.database_url) == before
+    finally:
+        pipeline_ran.sink.start()
+    arrived = wait_until(lambda: run_count(pipeline_ran.database_url) == before + 2, 60)
+    assert arrived, pipeline_ran.collector.process.log_tail()
