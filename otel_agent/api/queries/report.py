@@ -44,16 +44,12 @@ def _group_column(by: str, per: str) -> sa.ColumnElement[Any]:
 
 def _grouped(where: queries.RunFilter, by: str, per: str) -> sa.Select[Any]:
     source = steps if per == "calls" else runs
-    run_id, seconds = source.c.run_id, source.c.duration_ms / 1000.0
-    ended = sa.distinct(sa.case((runs.c.status != RUN_STATUS_RUNNING, run_id)))
-    succeeded = sa.distinct(sa.case((runs.c.status == RUN_STATUS_SUCCEEDED, run_id)))
+    seconds = source.c.duration_ms / 1000.0
     group = _group_column(by, per).label("group")
     query = sa.select(
         group,
-        sa.func.count(sa.distinct(run_id)).label("runs"),
+        *_run_counts(per),
         sa.func.count().label("calls"),
-        sa.func.count(ended).label("ended"),
-        sa.func.count(succeeded).label("succeeded"),
         sa.func.percentile_disc(0.5).within_group(seconds).label("p50_s"),
         sa.func.percentile_disc(0.95).within_group(seconds).label("p95_s"),
         sa.func.coalesce(sa.func.sum(source.c.input_tokens), 0).label("input_tokens"),
@@ -65,6 +61,23 @@ def _grouped(where: queries.RunFilter, by: str, per: str) -> sa.Select[Any]:
             steps.c.kind == "llm"
         )
     return query.group_by(group)
+
+
+def _run_counts(per: str) -> list[sa.Label[Any]]:
+    """Runs, ended runs and succeeded runs of a group: per call, each run counts once (DISTINCT)."""
+    ended, succeeded = runs.c.status != RUN_STATUS_RUNNING, runs.c.status == RUN_STATUS_SUCCEEDED
+    if per == "calls":
+        return [
+            sa.func.count(sa.distinct(steps.c.run_id)).label("runs"),
+            sa.func.count(sa.distinct(sa.case((ended, steps.c.run_id)))).label("ended"),
+            sa.func.count(sa.distinct(sa.case((succeeded, steps.c.run_id)))).label("succeeded"),
+        ]
+    # One row per run: plain counts, no DISTINCT sorts.
+    return [
+        sa.func.count().label("runs"),
+        sa.func.count().filter(ended).label("ended"),
+        sa.func.count().filter(succeeded).label("succeeded"),
+    ]
 
 
 def _shape(row: Any, per: str) -> dict[str, Any]:
