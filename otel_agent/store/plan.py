@@ -42,6 +42,14 @@ class BatchPlan:
         return {row["run_id"] for row in self.runs} | {row["span_id"] for row in self.steps}
 
 
+def _needs_parent(run: SpanRecord) -> bool:
+    """A run whose enclosing run is neither declared nor declared absent (root == itself)."""
+    attrs = run.attributes
+    return bool(run.parent_span_id) and not span_id(attrs.get(A.RUN_PARENT_ID)) and (
+        span_id(attrs.get(A.RUN_ROOT_ID)) != run.span_id
+    )
+
+
 class _RunIndex:
     """Which run encloses a span, from parent links in the batch and one lookup of stored spans."""
 
@@ -55,7 +63,10 @@ class _RunIndex:
                 self._known[r.span_id] = r.span_id
             elif declared:
                 self._known[r.span_id] = declared
-        outside = {self._first_outside(p) for p in self._parent.values() if p}
+        # Only spans whose run is not declared need their ancestors looked up.
+        unresolved: list[str | None] = [r.parent_span_id for r in spans if r.span_id not in self._known]
+        unresolved += [r.parent_span_id for r in spans if r.span_id in runs and _needs_parent(r)]
+        outside = {self._first_outside(p) for p in unresolved}
         outside.discard(None)
         if outside:
             self._known.update(lookup(outside))  # type: ignore[arg-type]
@@ -113,7 +124,7 @@ def _add_run(
     attrs = record.attributes
     parent_run = span_id(attrs.get(A.RUN_PARENT_ID))
     root = span_id(attrs.get(A.RUN_ROOT_ID))
-    if parent_run is None and root != record.span_id:  # the processor says top-level when root is itself
+    if _needs_parent(record):  # the processor says top-level when the root is the run itself
         parent_run = index.run_enclosing(record.parent_span_id)
     if parent_run == record.span_id:
         parent_run = None

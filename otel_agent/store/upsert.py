@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+COPY_MIN_ROWS = 64  # below this, executemany is cheaper than COPY + INSERT ... SELECT
+
 
 class Merge(enum.Enum):
     NEW = "new"
@@ -64,7 +66,7 @@ def upsert(
     the stored row when ``merges`` is empty."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
         _upsert_copy(conn, table, rows, key, merges)
         return
     stmt = _insert(conn.dialect.name, table)
@@ -84,6 +86,20 @@ def _copy_value(value: Any) -> Any:
     return value
 
 
+def _staging_table(conn: sa.Connection, table: sa.Table) -> str:
+    """A temporary copy of ``table`` without constraints (columns a batch lacks stay NULL there),
+    emptied at every commit; created once per database connection."""
+    staging = f"otel_stage_{table.name}"
+    created = conn.connection.info.setdefault("otel_agent_staging", set())
+    if staging not in created:
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
+            f"SELECT * FROM {table.name} WITH NO DATA"
+        )
+        created.add(staging)
+    return staging
+
+
 def _upsert_copy(
     conn: sa.Connection,
     table: sa.Table,
@@ -94,13 +110,8 @@ def _upsert_copy(
     """PostgreSQL: COPY the batch into a session-local staging table, then one INSERT ... SELECT ...
     ON CONFLICT. COPY is the fastest way into PostgreSQL; one statement per batch instead of one per row."""
     names = list(rows[0])
-    staging = f"otel_stage_{table.name}"
-    # No constraints on the staging copy: columns a batch does not carry stay NULL there, unused.
-    conn.exec_driver_sql(
-        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-        f"SELECT * FROM {table.name} WITH NO DATA"
-    )
-    conn.exec_driver_sql(f"TRUNCATE {staging}")
+    staging = _staging_table(conn, table)
+    conn.exec_driver_sql(f"DELETE FROM {staging}")  # empty already unless used earlier in this transaction
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
