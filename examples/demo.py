@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,6 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel_agent
 from examples.book_writer import write_book
 from otel_agent import attributes as A
+from otel_agent.cli import main as cli
+from otel_agent.exporters.sql import SqlSpanExporter
 
 
 def _usd(value: object) -> str:
@@ -94,12 +98,27 @@ def summary(spans: Sequence[ReadableSpan]) -> str:
     return "\n".join(parts)
 
 
+DEMO_DATABASE = Path("otel-agent-data") / "demo.db"
+
+
+def show_store(database_url: str) -> None:
+    """What the SQL exporter stored, shown with the otel-agent CLI (run the same commands yourself)."""
+    for command in (["runs"], ["report", "--by", "stage"], ["failures"]):
+        print(f"\n$ otel-agent {' '.join(command)} --database-url {database_url}")
+        cli([*command, "--database-url", database_url])
+
+
 def main() -> None:
     exporter = InMemorySpanExporter()
-    otel_agent.configure(processors=[SimpleSpanProcessor(exporter)])
+    DEMO_DATABASE.unlink(missing_ok=True)  # a fresh demo database each time
+    database_url = f"sqlite:///{DEMO_DATABASE}"
+    sql_exporter = SqlSpanExporter(database_url)  # the runs also go to SQLite, as they would with
+    otel_agent.configure(processors=[SimpleSpanProcessor(exporter)], exporters=[sql_exporter])  # the env var
     print("otel-agent demo: a multi-agent book writer (outline -> draft -> edit, nested fact-check run)\n")
     write_book("lighthouses", chapters=3)
     print(summary(exporter.get_finished_spans()))
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    show_store(database_url)
 
 
 if __name__ == "__main__":
