@@ -112,8 +112,9 @@ def main() -> None:
     exporter = InMemorySpanExporter()
     DEMO_DATABASE.unlink(missing_ok=True)  # a fresh demo database each time
     database_url = f"sqlite:///{DEMO_DATABASE}"
-    sql_exporter = SqlSpanExporter(database_url)  # the runs also go to SQLite, as they would with
-    otel_agent.configure(processors=[SimpleSpanProcessor(exporter)], exporters=[sql_exporter])  # the env var
+    # The same exporter OTEL_TRACES_EXPORTER=otel_agent_sql adds; built directly to pick the demo's file.
+    sql_exporter = SqlSpanExporter(database_url)
+    otel_agent.configure(processors=[SimpleSpanProcessor(exporter)], exporters=[sql_exporter])
     print("otel-agent demo: a multi-agent book writer (outline -> draft -> edit, nested fact-check run)\n")
     write_book("lighthouses", chapters=3)
     print(summary(exporter.get_finished_spans()))
