@@ -86,7 +86,7 @@ class GatedWriter:
             return [r.span_id for r in self.records]
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():

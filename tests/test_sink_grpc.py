@@ -6,7 +6,6 @@ import shutil
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -109,7 +108,7 @@ def test_full_queue_answers_unavailable_with_retry_info_in_both_trailers() -> No
     with running_sink(writer, sink_queue_spans=2, sink_writers=1, sink_retry_after_s=1.5) as sink:
         channel, client = stub(sink.grpc_port)
         client.Export(pb_request([pb_span(1), pb_span(2)]), timeout=10)
-        assert writer.entered.wait(5)
+        assert writer.entered.wait(30)
         client.Export(pb_request([pb_span(3), pb_span(4)]), timeout=10)
         with pytest.raises(grpc.RpcError) as refused:
             client.Export(pb_request([pb_span(5)]), timeout=10)
@@ -132,7 +131,7 @@ def test_real_exporter_backs_off_on_a_flood_and_loses_nothing() -> None:
     writer.open.clear()
     batches = [sdk_spans(50) for _ in range(6)]
     results: list[SpanExportResult] = []
-    with running_sink(writer, sink_queue_spans=60, sink_writers=1, sink_retry_after_s=0.2) as sink:
+    with running_sink(writer, sink_queue_spans=60, sink_writers=1, sink_retry_after_s=1.0) as sink:
         exporter = GrpcExporter(endpoint=f"127.0.0.1:{sink.grpc_port}", insecure=True, timeout=30)
 
         def flood() -> None:
@@ -248,20 +247,19 @@ def test_tls_on_both_receivers(tmp_path: Path) -> None:
 
 
 def test_graceful_shutdown_flushes_everything_accepted() -> None:
-    written: list[SpanRecord] = []
-
-    def slow_database(batch: Sequence[SpanRecord]) -> None:
-        time.sleep(0.02)
-        written.extend(batch)
-
-    with running_sink(slow_database, sink_batch_spans=10, sink_writers=1) as sink:
+    writer = GatedWriter()
+    writer.open.clear()  # hold the first batch so the rest is certainly still queued at stop()
+    with running_sink(writer, sink_batch_spans=10, sink_writers=1) as sink:
         channel, client = stub(sink.grpc_port)
         for first in range(0, 200, 20):
             client.Export(pb_request([pb_span(n + 1) for n in range(first, first + 20)]), timeout=10)
         channel.close()
-        assert sink.queue.depth > 0  # still queued when stop() begins
+        assert writer.entered.wait(30)
+        assert sink.queue.depth == 190  # 10 are in the (held) writer
+        writer.open.set()
         assert sink.stop()
         port = sink.grpc_port
+    written = writer.records
     assert len(written) == 200
     channel, client = stub(port)
     with pytest.raises(grpc.RpcError) as after:

@@ -60,7 +60,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         outcome = self._intake.submit(decode_request(request), "grpc")
         if not outcome.accepted:
-            message = "otel-agent sink queue is full; retry later"
+            message = outcome.error_message
             context.abort_with_status(retry_later_status(self._retry_after_s, message))
         partial = ExportTracePartialSuccess(
             rejected_spans=outcome.rejected, error_message=outcome.error_message

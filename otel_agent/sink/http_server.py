@@ -98,7 +98,7 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
         outcome = ctx.intake.submit(http_body.decode_body(body, media), "http")
         if not outcome.accepted:
             retry_after = str(max(1, math.ceil(ctx.retry_after_s)))
-            message = "otel-agent sink queue is full; retry later"
+            message = outcome.error_message
             self._send_status(503, message, media, {"Retry-After": retry_after})
             return
         partial = ExportTracePartialSuccess(

@@ -16,7 +16,7 @@ class Outcome:
 
     accepted: bool
     rejected: int = 0
-    error_message: str = ""
+    error_message: str = ""  # partial success when accepted; why not, otherwise
 
 
 class Intake:
@@ -32,7 +32,8 @@ class Intake:
             # Nothing was kept, so invalid spans are not reported either: the client resends the
             # whole request and gets its partial success then.
             self._metrics.refused(len(result.records), transport)
-            return Outcome(accepted=False)
+            why = "is shutting down" if self._queue.closed else "queue is full"
+            return Outcome(False, error_message=f"otel-agent sink {why}; retry later")
         self._metrics.rejected(result.rejected, transport)
         return Outcome(True, result.rejected, result.error_message())
 
