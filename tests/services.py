@@ -161,6 +161,11 @@ class ServiceProcess:
             self._proc.wait(timeout=5)
         self._proc = None
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not running"
+        return self._proc.pid
+
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
