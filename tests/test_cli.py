@@ -173,3 +173,20 @@ def test_the_console_script(db: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)) == 4
+
+
+def test_top_level_runs_show_totals_with_nested_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_store import nested_trace
+
+    db = f"sqlite:///{tmp_path}/nested.db"
+    records, outer, inner = nested_trace(foreign=True)
+    Materialiser(make_engine(db)).write(records)
+    by_id = {r["run_id"]: r for r in cli_json(capsys, "runs", "--database-url", db)}
+    assert (by_id[outer]["cost_usd"], by_id[outer]["tree_cost_usd"], by_id[outer]["tree_input_tokens"]) == (
+        0,
+        0.5,
+        10,
+    )
+    assert by_id[inner]["tree_cost_usd"] is None  # nested: its own totals are the figure

@@ -15,7 +15,8 @@ from otel_agent.store.materialiser import Materialiser
 RUN_TABLE = (
     ("run_id", "RUN"), ("started_at", "STARTED (UTC)"), ("status", "STATUS"), ("project", "PROJECT"),
     ("stage", "STAGE"), ("agent_role", "ROLE"), ("name", "NAME"), ("duration_s", "SECONDS"),
-    ("tokens", "TOKENS IN/OUT"), ("cost_usd", "COST $"), ("user_id", "USER"), ("trigger", "TRIGGER"),
+    ("tokens", "TOKENS IN/OUT"), ("cost_usd", "COST $"), ("tree_cost_usd", "WITH NESTED $"),
+    ("user_id", "USER"), ("trigger", "TRIGGER"),
 )  # fmt: skip
 FAILURE_TABLE = (
     ("occurred_at", "WHEN (UTC)"), ("run_id", "RUN"), ("step_name", "STEP"), ("stage", "STAGE"),

@@ -44,10 +44,31 @@ class RunFilter:
 
 
 def list_runs(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
-    """Newest first (runs not started yet, known only from their steps, sort last)."""
+    """Newest first (runs not started yet, known only from their steps, sort last). Top-level runs also
+    get ``tree_*`` totals: their own plus every nested run's (a run's own totals cover its own steps)."""
     query = sa.select(runs).where(*where.where())
     query = query.order_by(runs.c.started_at.desc().nulls_last(), runs.c.run_id).limit(where.limit)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    rows = [dict(row) for row in conn.execute(query).mappings()]
+    trees = tree_totals(conn, [r["run_id"] for r in rows if r["root_run_id"] == r["run_id"]])
+    for row in rows:
+        row.update(trees.get(row["run_id"], dict.fromkeys(_TREE_FIELDS)))
+    return rows
+
+
+_TREE_FIELDS = ("tree_input_tokens", "tree_output_tokens", "tree_cost_usd", "tree_llm_calls")
+
+
+def tree_totals(conn: sa.Connection, root_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Totals over every run under each root (the root included)."""
+    if not root_ids:
+        return {}
+    r = runs.c
+    query = (
+        sa.select(r.root_run_id, *[sa.func.sum(r[f.removeprefix("tree_")]) for f in _TREE_FIELDS])
+        .where(r.root_run_id.in_(root_ids))
+        .group_by(r.root_run_id)
+    )
+    return {root: dict(zip(_TREE_FIELDS, sums, strict=True)) for root, *sums in conn.execute(query)}
 
 
 def list_failures(
