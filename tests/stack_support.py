@@ -142,6 +142,7 @@ class GatewayCollector:
     work_dir: Path
     sample_percent: int = 0
     config: Path = GATEWAY_CONFIG
+    extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=lambda: GatewayCollector.new_ports())
 
     @staticmethod
@@ -165,6 +166,7 @@ class GatewayCollector:
             "OTEL_AGENT_TAIL_SAMPLE_PERCENT": str(self.sample_percent),
             "OTEL_AGENT_SPANMETRICS_FLUSH": "1s",
             "OTEL_AGENT_BATCH_TIMEOUT": "200ms",
+            **self.extra_env,
         }
         args = [collector_binary(), f"--config={self.config}"]
         ready = f"http://127.0.0.1:{self.ports['health']}/"
