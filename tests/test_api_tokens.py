@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +15,7 @@ from otel_agent.api.auth import Principal, Role, digests_match, parse_role
 from otel_agent.api.tables import api_tokens
 from otel_agent.api.tokens import TokenStore
 from tests.api_fixtures import migrated_engine
+from tests.services import free_port, wait_for_port
 
 
 @pytest.fixture
@@ -76,3 +78,22 @@ def test_cli_creates_prints_once_lists_and_revokes(tmp_path: Path) -> None:
 def test_cli_refuses_an_unknown_role(tmp_path: Path) -> None:
     bad = _cli("token", "create", "--workspace", "acme", "--role", "root", db=f"sqlite:///{tmp_path}/x.db")
     assert bad.returncode == 2 and "viewer, operator, admin" in bad.stderr
+
+
+def test_otel_agent_api_serves_with_a_cli_made_token(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/serve.db"
+    token = _cli("token", "create", "--workspace", "acme", "--role", "viewer", db=db).stdout.strip()
+    port = free_port()
+    env = {"OTEL_AGENT_DATABASE_URL": db, "OTEL_AGENT_GRAFANA_URL": "http://g:3000", "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "otel_agent.cli", "api", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for_port(port, timeout_s=30), "otel-agent api did not listen"
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"{base}/api/v1/runs").status_code == 401
+        ok = httpx.get(f"{base}/api/v1/runs", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200 and ok.json() == {"items": [], "next_cursor": None}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
