@@ -117,6 +117,7 @@ def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Re
 def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms delayed-ACK stall
 
         def do_POST(self) -> None:  # noqa: N802 (stdlib name)
             length = int(self.headers.get("content-length") or 0)

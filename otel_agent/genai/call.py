@@ -88,10 +88,10 @@ class Call:
         """how: read (to the end) | closed (by the app) | abandoned (garbage-collected) | failed."""
         if self._ended:
             return
-        if how == "closed" and any(self.facts.finish_reasons):
-            how = "read"  # SDKs close the response right after the final event, before the body's end
         if self.body is not None:
             self.body.finish(complete=how == "read")
+        if how == "closed" and any(self.facts.finish_reasons):
+            how = "read"  # SDKs close the response right after the final event, before the body's end
         if how == "failed" and exc is not None:
             read_exception(exc, self.facts)
         elif how in ("closed", "abandoned") and self.body is not None and self.body.is_stream:

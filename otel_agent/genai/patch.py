@@ -45,19 +45,25 @@ def _patch(cls: type, wrapper: Any) -> None:
 
 
 def _begin(capture: Capture, request: Any) -> Any:
-    with guard(_COMPONENT):
+    try:  # plain try on this hot path; the guard only runs on failure (counts, logs, re-raises in tests)
         return capture.begin(request)
+    except Exception as exc:
+        with guard(_COMPONENT):
+            raise exc
     return None
 
 
 def _after(call: Any, response: Any, stream: bool, tee: type) -> None:
     """Non-streamed: read what the client already read. Streamed: wrap the body."""
-    with guard(_COMPONENT):
+    try:
         if stream:
             call.open_body(response)
             response.stream = tee(response.stream, call)
         else:
             call.read_whole_response(response)
+    except Exception as exc:
+        with guard(_COMPONENT):
+            raise exc
 
 
 def _sync_send(original: Any, capture: Capture, tee: type) -> Any:

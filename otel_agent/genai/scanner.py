@@ -1,27 +1,29 @@
 """Incremental reader of SSE / NDJSON bytes that decodes only the events that matter.
 
-Memory is bounded: only the unfinished tail event is kept (capped at ``max_event_bytes``). Per chunk the
-work is a few C-level searches: find the last event boundary, search the complete region for the wire's
-"interesting" pattern, and remember where the last complete event is. Events are decoded with json only
-when they are (a) among the first few, until the model is known, (b) interesting, or (c) the very last.
+What matters sits at the two ends of a stream: model and id in the first events (the "head"), usage,
+finish reasons and mid-stream errors in the last few (``Wire.tail_events``). So per batch of bytes the
+work is: find the last event boundary (one reverse search), decode head events while the model is
+unknown, and remember the last few complete events; they are decoded once, when the stream ends.
+
+Memory is bounded: the unfinished tail event (capped at ``max_event_bytes``, else skipped and noted) plus
+the last ``tail_events`` events.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import zlib
+from collections import deque
 from typing import Any
 
 from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.wire import Wire
 
-_SSE_BOUNDARY = re.compile(rb"\r?\n\r?\n|\r\r")
 _HEAD_EVENTS = 4  # decode this many leading events at most, looking for model and id
 
 
 class EventScanner:
-    """Feed it the response body chunk by chunk; it updates `facts` as events complete."""
+    """Feed it the response body in pieces; `finish` decodes the remembered last events."""
 
     def __init__(self, wire: Wire, facts: CallFacts, max_event_bytes: int) -> None:
         self._wire = wire
@@ -29,9 +31,11 @@ class EventScanner:
         self._max = max_event_bytes
         self._pending = b""
         self._head_left = _HEAD_EVENTS
-        self._last: bytes | None = None  # the last complete event, not yet decoded
+        self._last: deque[bytes] = deque(maxlen=wire.tail_events)
         self._skipping = False  # an oversized event is being dropped up to its boundary
-        self.events_seen = False
+        # The event separator, learned from the first one seen. One style per stream in practice; searching
+        # for all three SSE styles each time tripled the cost (reverse search for a missing pattern is slow).
+        self._sep = b"\n" if wire.ndjson else b""
 
     def feed(self, chunk: bytes) -> None:
         data = self._pending + chunk if self._pending else chunk
@@ -41,31 +45,29 @@ class EventScanner:
             return
         if self._skipping:
             data, end = self._skip_oversized(data, end)
-        self._scan(data[:end])
+        self._scan(data, end)
         self._hold(data[end:])
 
     def finish(self, decode_tail: bool = True) -> bool:
-        """End of body: decode the tail. Returns False if the body stopped in the middle of an event.
+        """End of body: decode the remembered events, then the unterminated tail if asked.
 
-        A body the application closed early has a partial tail that is not worth a note: skip it."""
+        Returns False if the body stopped in the middle of an event. A body the application closed early
+        has a partial tail that is not worth a note: pass ``decode_tail=False``."""
         tail = self._pending.strip()
         self._pending = b""
-        if self._last is not None:
-            self._decode(self._last)
-            self._last = None
+        while self._last:
+            self._decode(self._last.popleft())
         if tail and decode_tail and not self._skipping:
             return self._decode(tail, final=True)
         return not self._skipping
 
     def _last_boundary_end(self, data: bytes) -> int:
-        if self._wire.ndjson:
-            return data.rfind(b"\n") + 1
-        best = -1
-        for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-            at = data.rfind(sep)
-            if at >= 0:
-                best = max(best, at + len(sep))
-        return best
+        if not self._sep:
+            self._sep = _separator(data)
+            if not self._sep:
+                return -1
+        at = data.rfind(self._sep)
+        return at + len(self._sep) if at >= 0 else -1
 
     def _hold(self, rest: bytes) -> None:
         if len(rest) > self._max:
@@ -77,51 +79,36 @@ class EventScanner:
 
     def _skip_oversized(self, data: bytes, end: int) -> tuple[bytes, int]:
         self._skipping = False
-        match = re.search(rb"\n" if self._wire.ndjson else _SSE_BOUNDARY, data)
-        cut = match.end() if match else end
+        found = data.find(self._sep)
+        cut = found + len(self._sep) if found >= 0 else end
         return data[cut:], end - cut
 
-    def _scan(self, region: bytes) -> None:
+    def _scan(self, data: bytes, end: int) -> None:
+        """data[:end] holds only complete events."""
         pos = 0
-        while self._head_left > 0 and pos < len(region):
-            start, stop = pos, self._event_end(region, pos)
-            self._decode(region[start:stop])
+        while self._head_left > 0 and pos < end:
+            stop = self._event_end(data, pos, end)
+            self._decode(data[pos:stop])
             self._head_left -= 1
             if self._facts.response_model or self._facts.response_id:
                 self._head_left = 0
             pos = stop
-        for match in self._wire.interesting.finditer(region, pos):
-            if match.start() < pos:
-                continue  # inside an event already decoded
-            start = self._event_start(region, pos, match.start())
-            pos = self._event_end(region, match.end())
-            self._decode(region[start:pos])
-        self._remember_last(region, pos)
+        self._remember_last(data, pos, end)
 
-    def _remember_last(self, region: bytes, decoded_to: int) -> None:
-        body = region.rstrip()
-        if len(body) <= decoded_to:
-            self._last = None  # the last event was just decoded
-            return
-        start = self._event_start(region, decoded_to, len(body))
-        self._last = region[start:]
+    def _remember_last(self, data: bytes, floor: int, end: int) -> None:
+        """Push the last `tail_events` complete events of data[floor:end] (oldest first)."""
+        sep, found = self._sep, []
+        stop = end
+        while stop > floor and len(found) < (self._last.maxlen or 0):
+            at = data.rfind(sep, floor, stop - len(sep))
+            start = at + len(sep) if at >= 0 else floor
+            found.append(data[start:stop])
+            stop = start
+        self._last.extend(reversed(found))
 
-    def _event_start(self, region: bytes, floor: int, at: int) -> int:
-        if self._wire.ndjson:
-            return max(region.rfind(b"\n", floor, at) + 1, floor)
-        best = floor
-        for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-            found = region.rfind(sep, floor, at)
-            if found >= 0:
-                best = max(best, found + len(sep))
-        return best
-
-    def _event_end(self, region: bytes, at: int) -> int:
-        if self._wire.ndjson:
-            found = region.find(b"\n", at)
-            return len(region) if found < 0 else found + 1
-        match = _SSE_BOUNDARY.search(region, at)
-        return match.end() if match else len(region)
+    def _event_end(self, data: bytes, at: int, end: int) -> int:
+        found = data.find(self._sep, at, end)
+        return found + len(self._sep) if found >= 0 else end
 
     def _decode(self, raw: bytes, final: bool = False) -> bool:
         """Decode one event and hand it to the wire parser. Returns False if it was unreadable."""
@@ -136,7 +123,6 @@ class EventScanner:
         return self._deliver(event, data, final)
 
     def _deliver(self, event: str | None, data: bytes, final: bool) -> bool:
-        self.events_seen = True
         try:
             decoded: Any = json.loads(data)
         except ValueError:
@@ -144,6 +130,12 @@ class EventScanner:
             return False
         self._wire.read_event(event, decoded, self._facts)
         return True
+
+
+def _separator(data: bytes) -> bytes:
+    """The first SSE event separator style present in data (b"" if none yet)."""
+    present = [(at, sep) for sep in (b"\r\n\r\n", b"\n\n", b"\r\r") if (at := data.find(sep)) >= 0]
+    return min(present)[1] if present else b""
 
 
 def split_sse(raw: bytes) -> tuple[str | None, bytes | None]:

@@ -7,7 +7,6 @@ API versions repeat every field there, which then wins).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from otel_agent.genai.facts import CallFacts, TokenCounts, add, as_int, dig
@@ -71,5 +70,5 @@ MESSAGES = Wire(
     name="anthropic.messages",
     read_body=read_body,
     read_event=read_event,
-    interesting=re.compile(rb'"type"\s*:\s*"(?:message_start|message_delta|error)"'),
+    tail_events=3,  # message_delta, message_stop (or an error event)
 )

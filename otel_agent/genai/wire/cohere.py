@@ -6,7 +6,6 @@ for); ``tokens`` (which also counts the provider's own prompt template) is ignor
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from otel_agent.genai.facts import CallFacts, TokenCounts, as_int, dig
@@ -50,5 +49,5 @@ V2 = Wire(
     name="cohere.v2",
     read_body=read_body,
     read_event=read_event,
-    interesting=re.compile(rb'"type"\s*:\s*"(?:message-start|message-end)"'),
+    tail_events=3,  # message-end, [DONE]
 )

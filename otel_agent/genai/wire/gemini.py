@@ -6,7 +6,6 @@ is candidates + thoughts. Stream chunks carry cumulative usage, so the last chun
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from otel_agent.genai.facts import CallFacts, TokenCounts, add, as_int
@@ -61,5 +60,5 @@ GENERATE_CONTENT = Wire(
     read_body=read_body,
     read_event=read_event,
     # Usage is cumulative and the last chunk is always decoded; only finish reasons and errors matter mid-way.
-    interesting=re.compile(rb'"finishReason"\s*:|"error"\s*:\s*\{'),
+    tail_events=2,  # the last chunk has the final usage and finish reason
 )

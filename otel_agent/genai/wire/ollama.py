@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from otel_agent.genai.facts import CallFacts, TokenCounts, as_int
@@ -32,6 +31,6 @@ NATIVE = Wire(
     name="ollama",
     read_body=read_body,
     read_event=read_event,
-    interesting=re.compile(rb'"done"\s*:\s*true|"error"\s*:'),
+    tail_events=2,  # the last line has done: true and the counts
     ndjson=True,
 )

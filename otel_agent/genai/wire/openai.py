@@ -3,7 +3,6 @@ Ollama's /v1): chat completions, the Responses API and embeddings, JSON and SSE.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from otel_agent.genai.facts import CallFacts, TokenCounts, as_int, dig
@@ -59,7 +58,7 @@ CHAT = Wire(
     name="openai.chat",
     read_body=read_chat_body,
     read_event=read_chat_event,
-    interesting=re.compile(rb'"usage"\s*:\s*\{|"finish_reason"\s*:\s*"|"error"\s*:\s*\{'),
+    tail_events=5,  # finish chunk(s), the usage chunk, [DONE]; more than 3 choices may lose reasons
 )
 
 
@@ -103,12 +102,12 @@ RESPONSES = Wire(
     name="openai.responses",
     read_body=_read_response_object,
     read_event=read_responses_event,
-    interesting=re.compile(rb"response\.(?:created|completed|incomplete|failed)\b|\"type\"\s*:\s*\"error\""),
+    tail_events=3,  # response.completed / incomplete / failed (or an error event) ends the stream
 )
 
 EMBEDDINGS = Wire(
     name="openai.embeddings",
     read_body=read_chat_body,
     read_event=read_chat_event,
-    interesting=CHAT.interesting,
+    tail_events=CHAT.tail_events,
 )

@@ -1,0 +1,125 @@
+"""Cost of the genai capture, against the plain httpx instrumentation, in the same run.
+
+The fake provider runs in a subprocess on loopback, so its CPU is not counted; CPU is this process's
+time.process_time. Both set-ups have opentelemetry-instrumentation-httpx on and the same TracerProvider
+(SimpleSpanProcessor + a no-op exporter, so span export cost is counted, synchronously); "ours" adds
+otel_agent.genai. Rounds alternate between the two; the median round is reported.
+
+Goals (issue 4): a non-streamed chat call costs at most 50 us more CPU; reading a 1 MB SSE stream costs
+at most 1.05x the plain instrumented read.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import httpx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+from otel_agent import genai
+
+CALLS_PER_ROUND = 400
+STREAMS_PER_ROUND = 4
+ROUNDS = 9
+STREAM_BYTES = 1 << 20
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hello"}]}
+
+
+class NoOpExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def start_fake(stream_bytes: int) -> tuple[subprocess.Popen[str], str]:
+    args = [sys.executable, "-m", "otel_agent.fakeprovider", "--stream-bytes", str(stream_bytes)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def cpu_per_op(work: Callable[[], None], count: int) -> float:
+    gc.collect()
+    start = time.process_time()
+    for _ in range(count):
+        work()
+    return (time.process_time() - start) / count
+
+
+def alternate(
+    work: Callable[[], None], count: int, instrument: Callable[[], None]
+) -> tuple[float, float, float]:
+    """Median CPU seconds per op over paired rounds: (plain, ours, ours - plain)."""
+    plain, ours, added = [], [], []
+    for _ in range(ROUNDS):
+        genai.uninstrument()
+        plain.append(cpu_per_op(work, count))
+        instrument()
+        ours.append(cpu_per_op(work, count))
+        added.append(ours[-1] - plain[-1])
+    genai.uninstrument()
+    return statistics.median(plain), statistics.median(ours), statistics.median(added)
+
+
+def main() -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    proc, url = start_fake(STREAM_BYTES)
+    try:
+        with httpx.Client() as client:
+            run(client, provider, url)
+    finally:
+        proc.terminate()
+        proc.wait()
+        HTTPXClientInstrumentor().uninstrument()
+
+
+def run(client: httpx.Client, provider: TracerProvider, url: str) -> None:
+    chat_url = url + "/openai/v1/chat/completions"
+    tracer = provider.get_tracer("bench")
+
+    def instrument() -> None:
+        genai.instrument(
+            genai.GenAISettings(), tracer_provider=provider, base_urls={url + "/openai": "openai"}
+        )
+
+    def call() -> None:
+        client.post(chat_url, json=CHAT).read()
+
+    def call_in_step() -> None:
+        with tracer.start_as_current_span("step"):  # LLM calls run inside an agent step in practice
+            client.post(chat_url, json=CHAT).read()
+
+    def stream(reader: str) -> Callable[[], None]:
+        def read() -> None:
+            with client.stream("POST", chat_url, json={**CHAT, "stream": True}) as response:
+                for _ in getattr(response, reader)():
+                    pass
+
+        return read
+
+    for _ in range(50):  # warm up connections, caches and the price lookup
+        call()
+    for label, work in (("alone", call), ("inside a parent span", call_in_step)):
+        plain, ours, added = alternate(work, CALLS_PER_ROUND, instrument)
+        print(
+            f"chat call ({label}), CPU per call: httpx instrumentation only {plain * 1e6:.0f} us,"
+            f" with genai capture {ours * 1e6:.0f} us: +{added * 1e6:.1f} us (goal <= 50 us)"
+        )
+    for reader in ("iter_raw", "iter_lines"):
+        plain, ours, _ = alternate(stream(reader), STREAMS_PER_ROUND, instrument)
+        print(
+            f"1 MB SSE stream read with {reader}(): plain {plain * 1e3:.2f} ms CPU, with genai capture"
+            f" {ours * 1e3:.2f} ms: {ours / plain:.3f}x (goal <= 1.05x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
