@@ -13,6 +13,7 @@ from concurrent import futures
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -24,6 +25,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_agent.sink.decode import decode_request
 from otel_agent.sink.intake import BearerAuth, Intake
 from otel_agent.sink.metrics import SinkMetrics
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
 class _Status(namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
@@ -49,14 +52,14 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """The TraceService.Export handler."""
 
     def __init__(self, intake: Intake, auth: BearerAuth, metrics: SinkMetrics, retry_after_s: float) -> None:
-        self._intake, self._auth, self._metrics = intake, auth, metrics
+        self._intake, self._auth, self.metrics = intake, auth, metrics
         self._retry_after_s = retry_after_s
 
     def Export(  # noqa: N802 - the generated servicer's name
         self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> ExportTraceServiceResponse:
         if self._auth.enabled and not self._auth.allows(_header(context, "authorization")):
-            self._metrics.request_failed("grpc", "unauthenticated")
+            self.metrics.request_failed("grpc", "unauthenticated")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         outcome = self._intake.submit(decode_request(request), "grpc")
         if not outcome.accepted:
@@ -75,6 +78,24 @@ def _header(context: grpc.ServicerContext, name: str) -> str | None:
     return None
 
 
+def export_handler(receiver: TraceReceiver) -> grpc.GenericRpcHandler:
+    """TraceService/Export taking raw bytes, so a body that is not protobuf gets INVALID_ARGUMENT with
+    the reason (as the OTLP spec asks) rather than gRPC's generic INTERNAL deserialisation error."""
+
+    def export(body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        try:
+            request = ExportTraceServiceRequest.FromString(body)
+        except DecodeError as exc:
+            receiver.metrics.request_failed("grpc", "malformed")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP protobuf trace request: {exc}")
+        return receiver.Export(request, context)
+
+    method = grpc.unary_unary_rpc_method_handler(
+        export, response_serializer=ExportTraceServiceResponse.SerializeToString
+    )
+    return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
+
+
 def build_grpc_server(
     receiver: TraceReceiver,
     endpoint: str,
@@ -89,7 +110,7 @@ def build_grpc_server(
         ("grpc.so_reuseport", 0),  # a second sink on the same port must fail, not share it silently
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
+    server.add_generic_rpc_handlers((export_handler(receiver),))
     if tls is None:
         port = server.add_insecure_port(endpoint)
     else:
