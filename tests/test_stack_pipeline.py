@@ -20,6 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
 
 from otel_agent import attributes as A
 from tests.services import prometheus_server
@@ -90,7 +91,7 @@ class Workload:
         (self.kept if keep else self.sampled_out).add(trace_id)
 
     def _llm_call(self, stage: str, cost: float, error: str | None, start: int) -> None:
-        attrs = {
+        attrs: dict[str, AttributeValue] = {
             A.GEN_AI_OPERATION_NAME: A.OP_CHAT,
             A.GEN_AI_PROVIDER_NAME: "openai",
             A.GEN_AI_REQUEST_MODEL: "gpt-4o",

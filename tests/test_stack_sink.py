@@ -62,6 +62,7 @@ def run_count(database_url: str) -> int:
         with engine.connect() as conn:
             return int(
                 conn.execute(sa.text("SELECT count(*) FROM otel_runs WHERE parent_run_id IS NULL")).scalar()
+                or 0
             )
     except sa.exc.ProgrammingError:  # the sink has not created the tables yet
         return 0
