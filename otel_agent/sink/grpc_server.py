@@ -17,7 +17,6 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -65,10 +64,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         if not outcome.accepted:
             message = outcome.error_message
             context.abort_with_status(retry_later_status(self._retry_after_s, message))
-        partial = ExportTracePartialSuccess(
-            rejected_spans=outcome.rejected, error_message=outcome.error_message
-        )
-        return ExportTraceServiceResponse(partial_success=partial)
+        return outcome.response()
 
 
 def _header(context: grpc.ServicerContext, name: str) -> str | None:

@@ -18,10 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceResponse,
-)
 
 from otel_agent.sink import http_body
 from otel_agent.sink.http_body import JSON, HttpError
@@ -101,10 +97,7 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
             message = outcome.error_message
             self._send_status(503, message, media, {"Retry-After": retry_after})
             return
-        partial = ExportTracePartialSuccess(
-            rejected_spans=outcome.rejected, error_message=outcome.error_message
-        )
-        self._send_message(200, ExportTraceServiceResponse(partial_success=partial), media)
+        self._send_message(200, outcome.response(), media)
 
     def do_GET(self) -> None:  # noqa: N802
         ctx = self.server.context

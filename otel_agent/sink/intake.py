@@ -5,6 +5,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+
 from otel_agent.sink.decode import DecodeResult
 from otel_agent.sink.metrics import SinkMetrics
 from otel_agent.sink.queue import SpanQueue
@@ -17,6 +22,13 @@ class Outcome:
     accepted: bool
     rejected: int = 0
     error_message: str = ""  # partial success when accepted; why not, otherwise
+
+    def response(self) -> ExportTraceServiceResponse:
+        """The OTLP answer to an accepted request; partial_success is set only when spans were rejected."""
+        if not self.rejected:
+            return ExportTraceServiceResponse()
+        partial = ExportTracePartialSuccess(rejected_spans=self.rejected, error_message=self.error_message)
+        return ExportTraceServiceResponse(partial_success=partial)
 
 
 class Intake:
