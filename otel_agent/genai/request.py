@@ -1,8 +1,9 @@
 """What the request says (model, stream flag) and the opt-in rewrite that asks for usage in streams.
 
-Small bodies are parsed as JSON; large ones (long prompts) are searched with a regex instead, because
-json.loads of a 100 KB prompt would cost more than the whole capture budget. The regex cannot match
-inside a JSON string (quotes there are escaped), so it only finds real "model" keys.
+The body is searched with a regex rather than parsed (unless content capture needs it): json.loads of a
+few-KB prompt would cost more than the whole capture budget. The regex cannot match inside a JSON string
+(quotes there are escaped), so it only finds real "model" keys; a nested object with its own string
+"model" key before the top-level one could mislead it (no provider request has one).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-SMALL_BODY = 16_384
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,256})"')
 _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 _STREAM_OPTIONS = re.compile(rb'"stream_options"\s*:')
@@ -37,7 +37,7 @@ def body_bytes(request: Any) -> bytes | None:
 def read_request(content: bytes | None, parse_all: bool) -> RequestFacts:
     if not content:
         return RequestFacts()
-    if parse_all or len(content) <= SMALL_BODY:
+    if parse_all:
         try:
             body = json.loads(content)
         except ValueError:
