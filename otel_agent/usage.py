@@ -64,6 +64,11 @@ _PROVIDER = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM_LEGACY, A.OI_PROVIDER, A.OI
 
 # Every key that can carry usage: a span without any of them skips normalisation entirely (hot path).
 USAGE_KEYS = frozenset(_INPUT + _OUTPUT + _CACHE_READ + _CACHE_CREATION + _REASONING)
+_CURRENT_COUNTS = (_INPUT[0], _OUTPUT[0], _CACHE_READ[0], _CACHE_CREATION[0], _REASONING[0])
+# Keys that only older or foreign spellings use: when a span has none of them, the fast path applies.
+_OLDER_KEYS = frozenset(USAGE_KEYS.union(_PROVIDER, _MODEL)) - frozenset(
+    (*_CURRENT_COUNTS, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_RESPONSE_MODEL, A.GEN_AI_REQUEST_MODEL)
+)
 
 
 class Usage(NamedTuple):
@@ -137,8 +142,34 @@ def _fit(total: int | None, part: int, what: str, notes: list[str]) -> int | Non
     return total
 
 
+def current_usage(attrs: Mapping[str, Any]) -> Usage | None:
+    """The fast path: a span in the current semconv spelling with clean values (the common case, e.g.
+    from our own genai capture). None when anything needs the full treatment of ``normalize_usage``."""
+    if not _OLDER_KEYS.isdisjoint(attrs):
+        return None
+    counts = [attrs.get(key) for key in _CURRENT_COUNTS]
+    for value in counts:
+        if value is not None and not (type(value) is int and 0 <= value <= MAX_TOKENS):
+            return None
+    total_in, total_out, read, write, reasoning = counts
+    if total_in is not None and (read or 0) + (write or 0) > total_in:
+        return None
+    if total_out is not None and (reasoning or 0) > total_out:
+        return None
+    provider = attrs.get(A.GEN_AI_PROVIDER_NAME)
+    model = attrs.get(A.GEN_AI_RESPONSE_MODEL) or attrs.get(A.GEN_AI_REQUEST_MODEL)
+    if (provider is not None and (type(provider) is not str or not provider.islower())) or (
+        model is not None and (type(model) is not str or model != model.strip())
+    ):
+        return None
+    return Usage(total_in, total_out, read, write, reasoning, provider, model or None)
+
+
 def normalize_usage(attrs: Mapping[str, Any]) -> Usage:
     """Read usage, model and provider from span attributes in any accepted spelling."""
+    fast = current_usage(attrs)
+    if fast is not None:
+        return fast
     notes: list[str] = []
     cache_read = _first_count(attrs, _CACHE_READ, notes)
     cache_creation = _first_count(attrs, _CACHE_CREATION, notes)

@@ -199,3 +199,22 @@ def test_enrichment_failure_fails_open(captured: Captured, monkeypatch: pytest.M
     span = captured.one("chat gpt-4o")  # the span still went on
     assert "ZeroDivisionError" in span.attributes[A.ENRICHMENT_ERROR]
     assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 1234
+
+
+def test_inherited_values_respect_a_configured_value_length_limit() -> None:
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_agent.processors.enriching import EnrichingSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_attribute_length=4))
+    provider.add_span_processor(EnrichingSpanProcessor([SimpleSpanProcessor(exporter)], Settings()))
+    tracer = provider.get_tracer("t")
+    run_attrs = {A.RUN: True, A.PROJECT: "bookshop"}
+    with tracer.start_as_current_span("run", attributes=run_attrs), tracer.start_as_current_span("child"):
+        pass
+    child = next(s for s in exporter.get_finished_spans() if s.name == "child")
+    assert child.attributes[A.PROJECT] == "book"  # set through the SDK's API, which truncates
+    provider.shutdown()

@@ -8,7 +8,6 @@ span already has win over inherited ones, so a step's own stage overrides the ru
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +22,10 @@ ATTRIBUTION_KEYS: tuple[str, ...] = A.BAGGAGE_KEYS
 _RUN_ID_KEYS = frozenset({A.RUN_ID, A.RUN_ROOT_ID, A.RUN_PARENT_ID})
 # Keys a span passes to its children: attribution plus run ids (RUN_PARENT_ID stays on the run only).
 _INHERITED = tuple(k for k in ATTRIBUTION_KEYS if k not in _RUN_ID_KEYS)
+_INHERITED_SET = frozenset(_INHERITED)
+# The context key baggage lives under; reading it directly skips get_all()'s MappingProxyType for the
+# common case of no baggage at all. Falls back to the public API if the SDK renames it.
+_BAGGAGE_KEY = getattr(baggage, "_BAGGAGE_KEY", None)
 MAX_OPEN_SPANS = 100_000  # bound on the table; past it, children fall back to baggage
 
 
@@ -36,6 +39,30 @@ def _live_attributes(span: Span) -> Mapping[str, Any]:
     return inner if isinstance(inner, dict) else (span.attributes or {})
 
 
+def _set_on_start(span: Span, values: dict[str, Any]) -> None:
+    """Set already-clean values (strings from a parent span or from baggage) on a span being started.
+
+    The SDK's set_attributes re-validates every value, which costs more than all the rest of our start
+    work; when the span has no value-length limit and room for the keys, write them straight into its
+    attribute dict under its lock. Otherwise (or if the SDK's internals differ) use the public API."""
+    if not values:
+        return
+    attrs = getattr(span, "_attributes", None)
+    inner = getattr(attrs, "_dict", None)
+    lock = getattr(attrs, "_lock", None)
+    maxlen = getattr(attrs, "maxlen", 0)
+    if (
+        isinstance(inner, dict)
+        and lock is not None
+        and getattr(attrs, "max_value_len", 0) is None
+        and (maxlen is None or len(inner) + len(values) <= maxlen)
+    ):
+        with lock:
+            inner.update(values)
+        return
+    span.set_attributes(values)
+
+
 def is_run(attrs: Mapping[str, Any]) -> bool:
     return attrs.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS or attrs.get(A.RUN) is True
 
@@ -46,7 +73,6 @@ class AttributionSpanProcessor:
     def __init__(self, max_open_spans: int = MAX_OPEN_SPANS) -> None:
         self._open: dict[int, dict[str, Any]] = {}
         self._max_open = max_open_spans
-        self._lock = threading.Lock()
         self.overflow = 0  # spans not tabled because the table was full
 
     def _inherited(self, parent_context: Context | None) -> dict[str, Any] | None:
@@ -56,28 +82,38 @@ class AttributionSpanProcessor:
             found = self._open.get(parent.span_id)
             if found is not None:
                 return found
+        if _BAGGAGE_KEY is not None and not ctx.get(_BAGGAGE_KEY):
+            return None
         entries = baggage.get_all(ctx)
         if not entries:
             return None
         return {k: str(entries[k]) for k in ATTRIBUTION_KEYS if k in entries}
 
     def on_start(self, span: Span, parent_context: Context | None) -> dict[str, Any] | None:
-        """Set attribution on ``span``; returns what it now carries (None when it carries nothing)."""
+        """Set attribution on ``span``; returns what it now carries (None when it carries nothing).
+
+        Dicts handed out and stored here are never mutated afterwards, so a span that carries exactly its
+        parent's attribution (the common case inside a run) shares the parent's dict instead of a copy."""
         inherited = self._inherited(parent_context)
         own = _live_attributes(span)
         run = bool(own) and is_run(own)
-        if not inherited and not run and not (own and any(k in own for k in _INHERITED)):
-            return None
-        carried = {k: v for k, v in (inherited or {}).items() if k in _INHERITED or k in _RUN_ID_KEYS}
-        carried.pop(A.RUN_PARENT_ID, None)
+        sets_own = bool(own) and not _INHERITED_SET.isdisjoint(own)
+        if not (run or sets_own):
+            if inherited:
+                _set_on_start(span, inherited)
+                self._remember(span.get_span_context().span_id, inherited)
+            return inherited or None
+        carried = dict(inherited or {})
         for key in _INHERITED:
             value = own.get(key)
             if value is not None:
                 carried[key] = value
         if run:
             self._set_run_ids(span, carried)
-        span.set_attributes({k: v for k, v in carried.items() if own.get(k) != v})
-        self._remember(span.get_span_context().span_id, carried)
+        _set_on_start(span, {k: v for k, v in carried.items() if own.get(k) != v})
+        self._remember(
+            span.get_span_context().span_id, {k: v for k, v in carried.items() if k != A.RUN_PARENT_ID}
+        )
         return carried
 
     @staticmethod
@@ -89,13 +125,13 @@ class AttributionSpanProcessor:
         carried.setdefault(A.RUN_ROOT_ID, own_id)
         carried[A.RUN_ID] = own_id
 
-    def _remember(self, span_id: int, carried: dict[str, Any]) -> None:
-        children_view = {k: v for k, v in carried.items() if k != A.RUN_PARENT_ID}
-        with self._lock:
-            if len(self._open) >= self._max_open:
-                self.overflow += 1
-                return
-            self._open[span_id] = children_view
+    def _remember(self, span_id: int, children_view: dict[str, Any]) -> None:
+        """Table what children of this span inherit (never RUN_PARENT_ID: that is the run's own)."""
+        if len(self._open) >= self._max_open:
+            self.overflow += 1
+            return
+        self._open[span_id] = children_view  # one dict store: atomic under the GIL, no lock needed
 
     def on_end(self, span_id: int) -> None:
-        self._open.pop(span_id, None)
+        if self._open:
+            self._open.pop(span_id, None)

@@ -15,7 +15,7 @@ from opentelemetry.trace import StatusCode
 from otel_agent import attributes as A
 from otel_agent.errors import classify_span
 from otel_agent.pricing import PriceBook
-from otel_agent.usage import USAGE_KEYS, canonical_attributes, normalize_usage
+from otel_agent.usage import USAGE_KEYS, canonical_attributes, current_usage, normalize_usage
 
 _MISSING_MODEL = "missing model: cannot price"
 
@@ -26,8 +26,12 @@ def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any
         return {}
     if A.PRICE_SOURCE in attrs:  # already enriched upstream (e.g. by another otel-agent process)
         return {}
-    usage = normalize_usage(attrs)
-    added = canonical_attributes(usage, attrs)
+    usage = current_usage(attrs)
+    if usage is not None:  # fast path: already canonical, nothing to rewrite
+        added: dict[str, Any] = {}
+    else:
+        usage = normalize_usage(attrs)
+        added = canonical_attributes(usage, attrs)
     if not usage.has_tokens:  # e.g. a call that failed before any usage: nothing to price
         return added
     if not usage.model:

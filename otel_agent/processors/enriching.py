@@ -154,21 +154,29 @@ class EnrichingSpanProcessor(SpanProcessor):
 
     def _enrich(self, span: ReadableSpan) -> ReadableSpan:
         attrs = attribute_dict(span)
+        if not attrs:  # a span with no attributes was never tabled by the attribution step either
+            return span
         span_id = span.context.span_id if span.context else 0
         self._attribution.on_end(span_id)
-        if not attrs:
-            return span
-        status = span.status
         added = usage_and_cost(attrs, self.prices)
         added.update(error_category(attrs, span))
         run_id = attrs.get(A.RUN_ID)
         if run_id is not None and is_run(attrs) and run_id == span_id_hex(span_id):
-            added.update(self._run_end(span_id, attrs, added, status))
+            added.update(self._run_end(span_id, attrs, added, span.status))
         elif run_id is not None and self._rollup is not None:
-            part = contribution({**attrs, **added}, status.is_ok is False)
-            if part is not None:
-                self._rollup.add(str(run_id), part)
+            self._contribute(str(run_id), attrs, added, span)
         return with_attributes(span, added) if added else span
+
+    def _contribute(
+        self, run_id: str, attrs: Mapping[str, Any], added: dict[str, Any], span: ReadableSpan
+    ) -> None:
+        """Add a step to its run's totals; plain successful steps add nothing and are skipped early."""
+        is_tool = attrs.get(A.GEN_AI_OPERATION_NAME) == A.OP_EXECUTE_TOOL
+        if not added and A.ERROR_CATEGORY not in attrs and not is_tool:
+            return  # no usage, no error (a failed span always has a category by now), not a tool
+        part = contribution({**attrs, **added}, span.status.is_ok is False)
+        if part is not None and self._rollup is not None:
+            self._rollup.add(run_id, part)
 
     def _run_end(
         self, span_id: int, attrs: Mapping[str, Any], added: dict[str, Any], status: Any
