@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_agent
 from examples.book_writer import write_book
+from examples.sdk_llm import SdkLLM, start_fake_provider
 from otel_agent import attributes as A
 from otel_agent.cli import main as cli
 from otel_agent.exporters.sql import SqlSpanExporter
@@ -116,7 +117,12 @@ def main() -> None:
     sql_exporter = SqlSpanExporter(database_url)
     otel_agent.configure(processors=[SimpleSpanProcessor(exporter)], exporters=[sql_exporter])
     print("otel-agent demo: a multi-agent book writer (outline -> draft -> edit, nested fact-check run)\n")
-    write_book("lighthouses", chapters=3)
+    # Real openai/anthropic SDK calls over HTTP to a local fake provider; otel_agent.genai makes their spans.
+    fake = start_fake_provider()
+    try:
+        write_book("lighthouses", chapters=3, llm=SdkLLM(fake))
+    finally:
+        fake.stop()
     print(summary(exporter.get_finished_spans()))
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
     show_store(database_url)

@@ -40,7 +40,7 @@ class FakeProvider:
         self.stream_bytes = stream_bytes
         self.usage = usage
         self.requests: list[Received] = []
-        self._script: deque[R.Reply] = deque()
+        self._script: deque[tuple[str, R.Reply]] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
@@ -69,16 +69,19 @@ class FakeProvider:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def script(self, *replies: R.Reply) -> None:
-        """Queue replies for the next requests (any path), served in order before the defaults."""
+    def script(self, *replies: R.Reply, path_contains: str = "") -> None:
+        """Queue replies for the next requests (whose path contains `path_contains`), served in order
+        before the defaults."""
         with self._lock:
-            self._script.extend(replies)
+            self._script.extend((path_contains, reply) for reply in replies)
 
     def reply_for(self, received: Received) -> R.Reply:
         with self._lock:
             self.requests.append(received)
-            if self._script:
-                return self._script.popleft()
+            for entry in self._script:
+                if entry[0] in received.path:
+                    self._script.remove(entry)
+                    return entry[1]
         return default_reply(received, self.usage, self.stream_bytes)
 
 
