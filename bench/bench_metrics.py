@@ -10,6 +10,7 @@ and what recording the same measurements inline with SDK instruments would have 
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable
 
@@ -113,8 +114,8 @@ def main() -> None:
     assert instruments is not None
     drain_us = _per_span_us(lambda: instruments.record(sample))
 
-    inline = AgentInstruments(MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("x"), 1000,
-                              lambda: None)
+    meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("x")
+    inline = AgentInstruments(meter, 1000, lambda: None, threading.RLock())
     inline_us = _per_span_us(lambda: inline.record(sample_of(finished)))  # type: ignore[arg-type]
 
     added = measured - baseline

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -255,3 +256,29 @@ def test_a_provider_without_readers_turns_metrics_off() -> None:
     span = traces.get_tracer("t").start_span("chat m", attributes={A.GEN_AI_OPERATION_NAME: A.OP_CHAT})
     span.end()
     assert processor.instruments is None and len(processor._buffer) == 0
+
+
+def test_threads_ending_spans_while_collecting_lose_nothing() -> None:
+    h = Harness()
+    stop = threading.Event()
+
+    def collect() -> None:
+        while not stop.is_set():
+            h.reader.get_metrics_data()
+
+    def calls() -> None:
+        for _ in range(500):
+            h.llm(cost=0.25)
+            h.span("run", {A.RUN: True, A.RUN_ID: f"{threading.get_ident():016x}"[-16:], **ATTRIBUTION})
+
+    collector = threading.Thread(target=collect)
+    collector.start()
+    workers = [threading.Thread(target=calls) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    collector.join()
+    assert _total(h.points(names.COST.name)) == pytest.approx(0.25 * 2000)
+    assert _only(h.points(names.RUNS_FINISHED.name)).value == 2000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry.context import Context
@@ -48,8 +49,15 @@ def _exemplar_context(span_context: SpanContext | None) -> Context | None:
 class AgentInstruments:
     """Every otel-agent metric on one meter, with one cardinality guard per metric."""
 
-    def __init__(self, meter: Meter, max_series: int, before_observe: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        max_series: int,
+        before_observe: Callable[[], None],
+        lock: AbstractContextManager[Any],
+    ) -> None:
         self._before_observe = before_observe
+        self.lock = lock  # held while draining and while reading the run state
         self._max_series = max_series
         self.inflight = InFlightRuns()
         self._overflow = _counter(meter, N.OVERFLOW)
@@ -113,7 +121,7 @@ class AgentInstruments:
         # Every callback first drains the processor's buffer: the SDK runs all callbacks before it reads
         # the synchronous instruments, so one collection sees every span that ended before it.
         def callback(_: CallbackOptions) -> Iterable[Observation]:
-            with failures.guard("metrics.observe"):
+            with failures.guard("metrics.observe"), self.lock:
                 self._before_observe()
                 return list(observe())
             return []

@@ -12,7 +12,9 @@ SDK measurement costs several microseconds.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections import deque
 
 from opentelemetry import metrics
@@ -46,9 +48,14 @@ class MetricsSpanProcessor(SpanProcessor):
         self._max_series = max_series
         self._capacity = buffer_size
         self._buffer: deque[Sample] = deque()
-        self._drain_lock = threading.Lock()
+        # Re-entrant: an observable callback holds it while it drains and then reads the run state.
+        self._drain_lock = threading.RLock()
+        self._create_lock = threading.Lock()
         self._instruments: AgentInstruments | None = None
         self._disabled = False
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (method := ref()) and method())
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
@@ -67,6 +74,14 @@ class MetricsSpanProcessor(SpanProcessor):
         except Exception as exc:
             with failures.guard("metrics"):
                 raise exc
+
+    def _after_fork(self) -> None:
+        # The child must not inherit a lock held mid-drain, nor count the parent's pending spans again.
+        self._drain_lock = threading.RLock()
+        self._create_lock = threading.Lock()
+        self._buffer.clear()
+        if self._instruments is not None:
+            self._instruments.lock = self._drain_lock
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Record every buffered sample now (the metric reader still decides when to export)."""
@@ -103,10 +118,12 @@ class MetricsSpanProcessor(SpanProcessor):
             return False  # still the API's proxy: the configurator has not set a provider yet
         if _has_no_reader(provider):
             return False  # nothing would ever collect (OTEL_METRICS_EXPORTER=none): do not buffer
-        with self._drain_lock:
+        # Not under the drain lock: creating instruments takes the SDK's collection lock, whose holder may
+        # be waiting in one of our callbacks for the drain lock.
+        with self._create_lock:
             if self._instruments is None:
                 meter = provider.get_meter(METER_NAME, __version__)
-                self._instruments = AgentInstruments(meter, self._max_series, self.drain)
+                self._instruments = AgentInstruments(meter, self._max_series, self.drain, self._drain_lock)
         return True
 
 
