@@ -18,7 +18,8 @@ class UsageChunkStripper:
 
     def feed(self, chunk: bytes) -> bytes:
         data = self._held + chunk if self._held else chunk
-        cut = max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, 0)
+        ends = [at + len(sep) for sep in (b"\n\n", b"\r\n\r\n") if (at := data.rfind(sep)) >= 0]
+        cut = max(ends, default=0)
         self._held = data[cut:]
         return self._drop_usage_events(data[:cut])
 
