@@ -274,3 +274,15 @@ def test_a_failed_run_keeps_its_failures_open(store: Materialiser, engine: sa.En
     with engine.connect() as conn:
         rows = conn.execute(sa.select(M.failures.c.source, M.failures.c.resolved)).all()
     assert sorted(rows) == [("run", False), ("step", False)]
+
+
+def test_large_batches_redelivered_and_overlapping(
+    store: Materialiser, engine: sa.Engine, tmp_path: Any
+) -> None:
+    """Batches big enough for PostgreSQL's COPY path, delivered again whole and in overlapping parts."""
+    records = [r for seed in range(10) for r in agent_trace(seed, fail_step=seed % 4 or None)]
+    expected = _materialised(f"sqlite:///{tmp_path}/once.db", [records])
+    store.write(records)
+    store.write(records)
+    store.write(records[50:150])
+    assert dump(engine) == expected

@@ -45,8 +45,10 @@ class BatchPlan:
 def _needs_parent(run: SpanRecord) -> bool:
     """A run whose enclosing run is neither declared nor declared absent (root == itself)."""
     attrs = run.attributes
-    return bool(run.parent_span_id) and not span_id(attrs.get(A.RUN_PARENT_ID)) and (
-        span_id(attrs.get(A.RUN_ROOT_ID)) != run.span_id
+    return (
+        bool(run.parent_span_id)
+        and not span_id(attrs.get(A.RUN_PARENT_ID))
+        and (span_id(attrs.get(A.RUN_ROOT_ID)) != run.span_id)
     )
 
 

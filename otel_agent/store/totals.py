@@ -122,5 +122,4 @@ def resolve_failures(conn: sa.Connection, run_ids: set[str]) -> None:
             one_of(conn, runs.c.run_id, chunk), runs.c.status == RUN_STATUS_SUCCEEDED
         )
         open_ = failures.update().where(f.resolved.is_(False)).values(resolved=True, resolved_at=ended_at)
-        conn.execute(open_.where(f.source == "stall", f.run_id.in_(ended)))
-        conn.execute(open_.where(f.run_id.in_(succeeded)))
+        conn.execute(open_.where(f.run_id.in_(ended), sa.or_(f.source == "stall", f.run_id.in_(succeeded))))

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-COPY_MIN_ROWS = 64  # below this, executemany is cheaper than COPY + INSERT ... SELECT
+COPY_MIN_ROWS = 64  # PostgreSQL: below this, arrays in one statement beat COPY + INSERT ... SELECT
 
 
 class Merge(enum.Enum):
@@ -66,8 +66,10 @@ def upsert(
     the stored row when ``merges`` is empty."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        _upsert_copy(conn, table, rows, key, merges)
+    if conn.dialect.name == "postgresql" and len(rows) > 1:
+        # One statement per batch rather than one per row: COPY for large batches, arrays for small.
+        write = _upsert_copy if len(rows) >= COPY_MIN_ROWS else _upsert_unnest
+        write(conn, table, rows, key, merges)
         return
     stmt = _insert(conn.dialect.name, table)
     if merges:
@@ -100,7 +102,74 @@ def _staging_table(conn: sa.Connection, table: sa.Table) -> str:
     return staging
 
 
+def _array_type(column: sa.Column[Any]) -> Any:
+    inner = column.type.impl if isinstance(column.type, sa.TypeDecorator) else column.type
+    if isinstance(inner, (sa.JSON, postgresql.JSONB)):
+        inner = postgresql.JSONB()
+    return postgresql.ARRAY(inner)
+
+
+def _upsert_unnest(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+    merges: Mapping[str, Merge] | None,
+) -> None:
+    """PostgreSQL: INSERT ... SELECT unnest(one array per column) ... ON CONFLICT, one round trip."""
+    names = list(rows[0])
+    columns = [table.c[n] for n in names]
+    select = sa.select(
+        *[sa.func.unnest(sa.bindparam(c.name, type_=_array_type(c))).label(c.name) for c in columns]
+    )
+    _on_conflict(conn, table, names, select, key, merges, {n: [row[n] for row in rows] for n in names})
+
+
+def _on_conflict(
+    conn: sa.Connection,
+    table: sa.Table,
+    names: list[str],
+    select: Any,
+    key: Sequence[str],
+    merges: Mapping[str, Merge] | None,
+    params: dict[str, Any] | None = None,
+) -> None:
+    stmt = postgresql.insert(table).from_select(names, select)
+    if merges:
+        set_ = {col: _merged(m, table.c[col], stmt.excluded[col]) for col, m in merges.items()}
+        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=set_)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    conn.execute(stmt, params)
+
+
+def _copy_rows(conn: sa.Connection, target: str, names: list[str], rows: Sequence[dict[str, Any]]) -> None:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([_copy_value(row[n]) for n in names])
+
+
 def _upsert_copy(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+    merges: Mapping[str, Merge] | None,
+) -> None:
+    """New rows (the usual case: a span's first delivery) are COPYed straight into the table, in a
+    savepoint; if any key exists already, that is undone and the batch is merged through staging."""
+    try:
+        with conn.begin_nested():
+            _copy_rows(conn, table.name, list(rows[0]), rows)
+        return
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != "23505":  # unique_violation: a redelivery
+            raise
+    _upsert_staged(conn, table, rows, key, merges)
+
+
+def _upsert_staged(
     conn: sa.Connection,
     table: sa.Table,
     rows: Sequence[dict[str, Any]],
@@ -112,15 +181,6 @@ def _upsert_copy(
     names = list(rows[0])
     staging = _staging_table(conn, table)
     conn.exec_driver_sql(f"DELETE FROM {staging}")  # empty already unless used earlier in this transaction
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([_copy_value(row[n]) for n in names])
+    _copy_rows(conn, staging, names, rows)
     source = sa.table(staging, *[sa.column(n) for n in names])
-    stmt = postgresql.insert(table).from_select(names, sa.select(*[source.c[n] for n in names]))
-    if merges:
-        set_ = {col: _merged(m, table.c[col], stmt.excluded[col]) for col, m in merges.items()}
-        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=set_)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(stmt)
+    _on_conflict(conn, table, names, sa.select(*[source.c[n] for n in names]), key, merges)
