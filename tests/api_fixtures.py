@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -168,11 +169,16 @@ def mint_tokens(engine: sa.Engine) -> dict[tuple[str, str], str]:
 
 @contextmanager
 def serve(engine: sa.Engine, config: ApiConfig | None = None) -> Iterator[str]:
-    """A real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
+    """A real uvicorn server on 127.0.0.1 in a thread, serving the API; yields its base URL."""
+    with serve_app(create_app(engine, config)) as base_url:
+        yield base_url
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Any ASGI app behind a real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine, config), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
