@@ -97,3 +97,16 @@ def test_otel_agent_api_serves_with_a_cli_made_token(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_migration_matches_the_table_definitions(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from otel_agent.api.tables import metadata
+
+    engine = migrated_engine(f"sqlite:///{tmp_path}/m.db")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    ours = [d for d in diff if "otel_api_tokens" in str(d) or "otel_audit_events" in str(d)]
+    assert ours == []  # (the store checks its own tables)
