@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,12 @@ class SinkHttpServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that drops the connection or fails the TLS handshake (OSError) is not our error.
+        error = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(error, OSError) else logging.ERROR
+        _ratelog.log(level, f"conn{level}", "otel-agent sink: connection failed: %r", error, exc_info=True)
 
     def __init__(self, address: tuple[str, int], context: HttpContext, tls: ssl.SSLContext | None) -> None:
         super().__init__(address, OtlpHttpHandler)

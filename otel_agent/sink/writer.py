@@ -90,7 +90,8 @@ class WriterPool:
         self._queue.close()
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.ident is not None:  # never started: nothing to wait for
+                thread.join(max(0.0, deadline - time.monotonic()))
         if any(t.is_alive() for t in self._threads):
             self._abandon.set()  # stop retrying; what is still held is counted and logged as lost
             for thread in self._threads:
