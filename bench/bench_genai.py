@@ -107,6 +107,7 @@ def run(client: httpx.Client, provider: TracerProvider, url: str) -> None:
 
     for _ in range(50):  # warm up connections, caches and the price lookup
         call()
+    gc.freeze()  # start-up objects out of the collector's way, so GC pauses do not swamp 50 us
     for label, work in (("alone", call), ("inside a parent span", call_in_step)):
         plain, ours, added = alternate(work, CALLS_PER_ROUND, instrument)
         print(
