@@ -201,3 +201,57 @@ def test_database_outage_holds_spans_then_writes_them_all(postgres_url: str) -> 
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def test_a_non_python_agent_over_otlp_json_becomes_the_same_kind_of_rows(tmp_path: Path) -> None:
+    """A TypeScript worker's run, as its OTLP/HTTP JSON exporter sends it: hex ids, enums as numbers,
+    64-bit integers as strings. It becomes a run with its LLM step and tokens, like a Python run."""
+    import json
+
+    import httpx
+
+    trace, run, chat = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "eee19b7ec3c1b175"
+
+    def attrs(**values: object) -> list[dict[str, object]]:
+        typed = {str: "stringValue", int: "intValue"}
+        return [
+            {"key": k, "value": {typed[type(v)]: str(v) if isinstance(v, int) else v}}
+            for k, v in values.items()
+        ]
+
+    def span(span_id: str, parent: str, name: str, kind: int, **values: object) -> dict[str, object]:
+        return {"traceId": trace, "spanId": span_id, "parentSpanId": parent, "name": name, "kind": kind,
+                "startTimeUnixNano": "1763000000000000000", "endTimeUnixNano": "1763000002000000000",
+                "attributes": attrs(**values), "status": {"code": 1}}  # fmt: skip
+
+    llm = {A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_REQUEST_MODEL: "gpt-4o", A.PROJECT: "ts"}
+    llm |= {A.GEN_AI_USAGE_INPUT_TOKENS: 1200, A.GEN_AI_USAGE_OUTPUT_TOKENS: 80}
+    spans = [
+        span(
+            run, "", "invoke_agent planner", 1, **{A.GEN_AI_OPERATION_NAME: "invoke_agent", A.PROJECT: "ts"}
+        ),
+        span(chat, run, "chat gpt-4o", 3, **llm),
+    ]
+    resource = {"attributes": attrs(**{A.SERVICE_NAME: "ts-planner", "telemetry.sdk.language": "nodejs"})}
+    body = {
+        "resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": {"name": "js"}, "spans": spans}]}]
+    }
+    url = f"sqlite:///{tmp_path}/ts.db"
+    sink = SinkService.with_store(sink_settings(sink_database_url=url, sink_grpc_endpoint="none"))
+    sink.start()
+    try:
+        response = httpx.post(
+            f"http://127.0.0.1:{sink.http_port}/v1/traces",
+            content=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 200 and "partialSuccess" not in response.json()
+    finally:
+        assert sink.stop()
+    found = rows(url)
+    (run_row,) = found["otel_runs"]
+    assert (run_row["run_id"], run_row["project"], run_row["service_name"]) == (run, "ts", "ts-planner")
+    assert (run_row["input_tokens"], run_row["output_tokens"], run_row["llm_calls"]) == (1200, 80, 1)
+    (step,) = found["otel_steps"]
+    assert (step["span_id"], step["run_id"], step["request_model"]) == (chat, run, "gpt-4o")
