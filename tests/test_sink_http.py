@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -169,3 +170,34 @@ def _status_message(response: httpx.Response) -> str:
     if response.headers["content-type"] == "application/json":
         return str(response.json().get("message", ""))
     return status_pb2.Status.FromString(response.content).message
+
+
+def test_connections_beyond_the_limit_are_closed_and_the_others_served(sink: SinkService) -> None:
+    import socket
+    from dataclasses import replace
+
+    from otel_agent.sink.http_server import SinkHttpServer
+
+    assert sink._http is not None
+    context = replace(sink._http.context, max_connections=2)
+    server = SinkHttpServer(("127.0.0.1", 0), context, None)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            assert extra.recv(1) == b""  # closed by the server at once
+        idle[0].close()
+        assert wait_until(lambda: _healthz(port) == 200)  # a slot is free again
+        assert counter(sink.metrics, "otel_agent_sink_requests_failed_total") >= 1
+        idle[1].close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _healthz(port: int) -> int:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
+    except httpx.TransportError:
+        return 0

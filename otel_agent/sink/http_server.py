@@ -12,9 +12,11 @@ import logging
 import math
 import ssl
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -29,6 +31,7 @@ from otel_agent.sink.ratelog import RateLimitedLog
 _log = logging.getLogger(__name__)
 _ratelog = RateLimitedLog(_log, 60.0)
 TRACES_PATH = "/v1/traces"
+MAX_CONNECTIONS = 256  # open connections (one thread each); beyond, new ones are closed at once
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class HttpContext:
     max_request_bytes: int
     retry_after_s: float
     ready: Callable[[], bool]
+    max_connections: int = MAX_CONNECTIONS
 
 
 class SinkHttpServer(ThreadingHTTPServer):
@@ -58,9 +62,30 @@ class SinkHttpServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], context: HttpContext, tls: ssl.SSLContext | None) -> None:
         super().__init__(address, OtlpHttpHandler)
         self.context = context
+        self._slots = threading.BoundedSemaphore(context.max_connections)
         if tls is not None:
             # Handshake lazily in the connection's own thread, not in the accept loop.
             self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # One thread per connection, so connections are bounded: a client opening too many gets the extra
+        # ones closed (OTLP clients retry connection errors) and the others keep being served.
+        if not self._slots.acquire(blocking=False):
+            self.context.metrics.request_failed("http", "too_many_connections")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class OtlpHttpHandler(BaseHTTPRequestHandler):
