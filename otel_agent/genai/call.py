@@ -150,8 +150,10 @@ def foreign_genai_span(settings: GenAISettings) -> Span | None:
     if not settings.enrich_foreign:
         return None
     span = trace.get_current_span()
+    if getattr(span, "kind", None) is not SpanKind.CLIENT or not span.is_recording():
+        return None  # the usual case (no span, or an agent step): decided without touching attributes
     attrs = getattr(span, "attributes", None)
-    if not attrs or getattr(span, "kind", None) is not SpanKind.CLIENT or not span.is_recording():
+    if not attrs:
         return None
     if attrs.get(A.GEN_AI_PROVIDER_NAME) or attrs.get(A.GEN_AI_SYSTEM_LEGACY):
         return span

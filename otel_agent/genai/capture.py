@@ -57,8 +57,9 @@ class Capture:
             A.GEN_AI_OPERATION_NAME: found.operation,
             A.SERVER_ADDRESS: request.url.host,
             A.RETRY_ATTEMPT: attempt,
-            A.GEN_AI_REQUEST_STREAM: asked.stream or found.stream_by_path,
         }
+        if asked.stream or found.stream_by_path:
+            attributes[A.GEN_AI_REQUEST_STREAM] = True
         if request.url.port:
             attributes[A.SERVER_PORT] = request.url.port
         if model:

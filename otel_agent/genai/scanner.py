@@ -97,7 +97,8 @@ class EventScanner:
 
     def _remember_last(self, data: bytes, floor: int, end: int) -> None:
         """Push the last `tail_events` complete events of data[floor:end] (oldest first)."""
-        sep, found = self._sep, []
+        sep = self._sep
+        found: list[bytes] = []
         stop = end
         while stop > floor and len(found) < (self._last.maxlen or 0):
             at = data.rfind(sep, floor, stop - len(sep))
