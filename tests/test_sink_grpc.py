@@ -125,14 +125,20 @@ def test_full_queue_answers_unavailable_with_retry_info_in_both_trailers() -> No
     assert sorted(writer.span_ids()) == [f"{n:016x}" for n in range(1, 5)]
 
 
-def test_real_exporter_backs_off_on_a_flood_and_loses_nothing() -> None:
-    """One client floods a slow sink: refused batches are retried by the exporter until accepted."""
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_real_exporter_backs_off_on_a_flood_and_loses_nothing(transport: str) -> None:
+    """One client floods a slow sink: refused batches are retried by the exporter until accepted
+    (gRPC: UNAVAILABLE + RetryInfo; HTTP: 503 + Retry-After)."""
     writer = GatedWriter()
     writer.open.clear()
     batches = [sdk_spans(50) for _ in range(6)]
     results: list[SpanExportResult] = []
     with running_sink(writer, sink_queue_spans=60, sink_writers=1, sink_retry_after_s=1.0) as sink:
-        exporter = GrpcExporter(endpoint=f"127.0.0.1:{sink.grpc_port}", insecure=True, timeout=30)
+        exporter: GrpcExporter | HttpExporter
+        if transport == "grpc":
+            exporter = GrpcExporter(endpoint=f"127.0.0.1:{sink.grpc_port}", insecure=True, timeout=30)
+        else:
+            exporter = HttpExporter(endpoint=f"http://127.0.0.1:{sink.http_port}/v1/traces", timeout=30)
 
         def flood() -> None:
             results.extend(exporter.export(batch) for batch in batches)
