@@ -31,11 +31,11 @@ import sqlalchemy as sa
 from opentelemetry import baggage
 
 from otel_agent import attributes as attrs
+from otel_agent.api.scope import DEFAULT_WORKSPACE, run_in
 from otel_agent.api.tables import audit_events, utcnow
 from otel_agent.store.models import runs
 
 _log = logging.getLogger(__name__)
-DEFAULT_WORKSPACE = "default"
 _QUEUE_SIZE = 10_000
 _BATCH = 500
 
@@ -276,7 +276,7 @@ def list_triggers(
 ) -> list[sa.Row]:
     """Who or what started each top-level run of a workspace, newest first (from the runs' attributes)."""
     query = sa.select(*_trigger_columns()).where(
-        runs.c.workspace == workspace, runs.c.parent_run_id.is_(None), runs.c.started_at.is_not(None)
+        run_in(workspace), runs.c.parent_run_id.is_(None), runs.c.started_at.is_not(None)
     )
     if workflow is not None:
         query = query.where(workflow_key() == workflow)
@@ -296,7 +296,7 @@ def last_triggers(conn: sa.Connection, workspace: str, limit: int = 100) -> list
             .over(partition_by=workflow_key(), order_by=(runs.c.started_at.desc(), runs.c.run_id.desc()))
             .label("rank"),
         )
-        .where(runs.c.workspace == workspace, runs.c.parent_run_id.is_(None), runs.c.started_at.is_not(None))
+        .where(run_in(workspace), runs.c.parent_run_id.is_(None), runs.c.started_at.is_not(None))
         .subquery()
     )
     columns = [c for c in ranked.c if c.name != "rank"]

@@ -352,3 +352,27 @@ def test_purge_needs_admin_stays_in_the_workspace_and_is_audited(fresh: Stack) -
     assert len(globex_runs) == 2  # globex's u1 is another workspace's user: untouched
     assert [(e["target"], e["details"]["runs"]) for e in events] == [("user:u1", 11)]
     assert both.status_code == 422 and neither.status_code == 422
+
+
+def test_runs_without_a_workspace_belong_to_default(fresh: Stack) -> None:
+    import sqlalchemy as sa
+
+    from otel_agent.api.auth import Role
+    from otel_agent.api.tokens import TokenStore
+    from otel_agent.store.models import failures, runs
+    from tests.api_fixtures import failure_row, run_row
+
+    with fresh.engine.begin() as conn:
+        conn.execute(sa.insert(runs), [run_row("f000000000000001", None, 1, status="failed")])
+        conn.execute(sa.insert(failures), [failure_row("f100000000000001", "f000000000000001", 1)])
+    token, _ = TokenStore(fresh.engine).create("default", Role.VIEWER)
+    headers = {"Authorization": f"Bearer {token}"}
+    with fresh.client() as acme:
+        default_runs = acme.get("/api/v1/runs", headers=headers).json()["items"]
+        default_report = acme.get("/api/v1/report", headers=headers).json()["groups"]
+        default_health = acme.get("/api/v1/health", headers=headers).json()
+        acme_ids = {r["run_id"] for r in acme.get("/api/v1/runs", params={"limit": 100}).json()["items"]}
+    assert [r["run_id"] for r in default_runs] == ["f000000000000001"]
+    assert [(g["group"], g["runs"]) for g in default_report] == [("books", 1)]
+    assert (default_health["failed_runs_24h"], default_health["open_failures"]) == (1, 1)
+    assert "f000000000000001" not in acme_ids

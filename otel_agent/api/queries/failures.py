@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from otel_agent.api.scope import run_in
 from otel_agent.api.tables import utcnow
 from otel_agent.store.models import failures, runs
 
@@ -42,7 +43,7 @@ class FailureFilter:
 
 def _workspace_condition(workspace: str) -> sa.ColumnElement[bool]:
     # EXISTS on the run's primary key: cheap per row, and a failure whose run is unknown stays hidden.
-    return sa.exists().where(runs.c.run_id == failures.c.run_id, runs.c.workspace == workspace)
+    return sa.exists().where(runs.c.run_id == failures.c.run_id, run_in(workspace))
 
 
 def list_failures(

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from otel_agent.api.queries.failures import FailureFilter
+from otel_agent.api.scope import run_in
 from otel_agent.store.models import RUN_STATUS_FAILED, RUN_STATUS_RUNNING, RUN_STATUS_STALLED, failures, runs
 
 FAILED_STATUSES = (RUN_STATUS_FAILED, RUN_STATUS_STALLED)
@@ -27,14 +28,12 @@ def health_counts(conn: sa.Connection, workspace: str, now: datetime) -> HealthC
         failed_runs_today=_failed_runs(conn, workspace, midnight),
         failed_runs_24h=_failed_runs(conn, workspace, now - timedelta(hours=24)),
         open_failures=_open_failures(conn, workspace),
-        running_runs=_count(conn, runs.c.workspace == workspace, runs.c.status == RUN_STATUS_RUNNING),
+        running_runs=_count(conn, run_in(workspace), runs.c.status == RUN_STATUS_RUNNING),
     )
 
 
 def _failed_runs(conn: sa.Connection, workspace: str, since: datetime) -> int:
-    return _count(
-        conn, runs.c.workspace == workspace, runs.c.status.in_(FAILED_STATUSES), runs.c.started_at >= since
-    )
+    return _count(conn, run_in(workspace), runs.c.status.in_(FAILED_STATUSES), runs.c.started_at >= since)
 
 
 def _open_failures(conn: sa.Connection, workspace: str) -> int:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from otel_agent.api.scope import run_in
 from otel_agent.store.models import failures, runs, steps
 
 
@@ -20,7 +21,7 @@ def purge_workspace(
     if (user_id is None) == (before is None):
         raise ValueError("purge needs exactly one of user_id and older_than_days")
     condition = runs.c.user_id == user_id if user_id is not None else runs.c.started_at < before
-    doomed = sa.select(runs.c.run_id).where(runs.c.workspace == workspace, condition)
+    doomed = sa.select(runs.c.run_id).where(run_in(workspace), condition)
     return {
         "failures": conn.execute(failures.delete().where(failures.c.run_id.in_(doomed))).rowcount,
         "steps": conn.execute(steps.delete().where(steps.c.run_id.in_(doomed))).rowcount,

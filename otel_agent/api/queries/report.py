@@ -9,14 +9,27 @@ rows. Other databases (SQLite has no ordered-set aggregates) use the CLI's own c
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from otel_agent.api.scope import run_in
 from otel_agent.cli import report as cli_report
 from otel_agent.store import queries
 from otel_agent.store.engine import is_postgres
 from otel_agent.store.models import RUN_STATUS_RUNNING, RUN_STATUS_SUCCEEDED, runs, steps
+
+
+@dataclass(frozen=True)
+class WorkspaceRunFilter(queries.RunFilter):
+    """The CLI's run filter with the API's workspace rule (runs without one are "default"'s)."""
+
+    def where(self) -> list[Any]:
+        assert self.workspace is not None, "the API always scopes to a workspace"
+        unscoped = queries.RunFilter.where(dataclasses.replace(self, workspace=None))
+        return [*unscoped, run_in(self.workspace)]
 
 
 def usage_report(conn: sa.Connection, where: queries.RunFilter, by: str) -> list[dict[str, Any]]:

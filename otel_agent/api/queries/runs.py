@@ -13,6 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from otel_agent.api.scope import run_in
 from otel_agent.store.models import failures, runs, steps
 
 MAX_STEPS_PER_RUN = 2000  # one response stays bounded even for a runaway agent loop
@@ -58,7 +59,7 @@ def list_runs(
     before: tuple[datetime, str] | None = None,
 ) -> list[sa.Row]:
     """Runs newest first (keyset on started_at, run_id); runs whose start is not yet known are left out."""
-    query = sa.select(runs).where(runs.c.workspace == workspace, runs.c.started_at.is_not(None))
+    query = sa.select(runs).where(run_in(workspace), runs.c.started_at.is_not(None))
     query = query.where(*where.conditions())
     if before is not None:
         key = sa.tuple_(sa.literal(before[0], runs.c.started_at.type), sa.literal(before[1]))
@@ -68,7 +69,7 @@ def list_runs(
 
 
 def get_run(conn: sa.Connection, workspace: str, run_id: str) -> sa.Row | None:
-    query = sa.select(runs).where(runs.c.run_id == run_id, runs.c.workspace == workspace)
+    query = sa.select(runs).where(runs.c.run_id == run_id, run_in(workspace))
     return conn.execute(query).first()
 
 

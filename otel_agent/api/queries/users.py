@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from otel_agent.api.scope import run_in
 from otel_agent.store.models import RUN_STATUS_SUCCEEDED, runs
 from otel_agent.store.types import Count
 
@@ -45,7 +46,7 @@ def user_projects(conn: sa.Connection, workspace: str, user_id: str, since: date
 def user_recent_runs(conn: sa.Connection, workspace: str, user_id: str, limit: int) -> list[sa.Row]:
     query = (
         sa.select(runs)
-        .where(runs.c.workspace == workspace, runs.c.user_id == user_id, runs.c.started_at.is_not(None))
+        .where(run_in(workspace), runs.c.user_id == user_id, runs.c.started_at.is_not(None))
         .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
         .limit(limit)
     )
@@ -54,4 +55,4 @@ def user_recent_runs(conn: sa.Connection, workspace: str, user_id: str, limit: i
 
 def _scope(workspace: str, user_id: str, since: datetime) -> list[sa.ColumnElement[bool]]:
     # Nested runs included: a run's totals cover its own steps only, so summing every run counts each once.
-    return [runs.c.workspace == workspace, runs.c.user_id == user_id, runs.c.started_at >= since]
+    return [run_in(workspace), runs.c.user_id == user_id, runs.c.started_at >= since]

@@ -12,10 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from otel_agent.api import deps, params
-from otel_agent.api.queries.report import usage_report
+from otel_agent.api.queries.report import WorkspaceRunFilter, usage_report
 from otel_agent.api.schemas import Report, ReportRow
 from otel_agent.api.tables import utcnow
-from otel_agent.store import queries
 
 router = APIRouter(tags=["report"])
 _BY_HELP = "project, stage, role, status, user, trigger, provider, model, or a run tag (tag:NAME)"
@@ -34,7 +33,7 @@ def report(
     role: params.Text = None,
 ) -> Report:
     since = utcnow() - timedelta(days=days)
-    where = queries.RunFilter(
+    where = WorkspaceRunFilter(
         project=project, stage=stage, agent_role=role, workspace=caller.workspace, since=since
     )
     with engine.connect() as conn:
