@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -143,11 +144,20 @@ def _on_conflict(
     conn.execute(stmt, params)
 
 
-def _copy_rows(conn: sa.Connection, target: str, names: list[str], rows: Sequence[dict[str, Any]]) -> None:
+def _copy_rows(conn: sa.Connection, target: str, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    names = list(rows[0])
+    values = operator.itemgetter(*names)
+    # Only JSON columns need converting (to their text); psycopg formats the rest itself, in C.
+    json_at = [i for i, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([_copy_value(row[n]) for n in names])
+            line = values(row)
+            if json_at:
+                line = list(line)
+                for i in json_at:
+                    line[i] = _copy_value(line[i])
+            copy.write_row(line)
 
 
 def _upsert_copy(
@@ -161,7 +171,7 @@ def _upsert_copy(
     savepoint; if any key exists already, that is undone and the batch is merged through staging."""
     try:
         with conn.begin_nested():
-            _copy_rows(conn, table.name, list(rows[0]), rows)
+            _copy_rows(conn, table.name, table, rows)
         return
     except Exception as exc:
         if getattr(exc, "sqlstate", None) != "23505":  # unique_violation: a redelivery
@@ -181,6 +191,6 @@ def _upsert_staged(
     names = list(rows[0])
     staging = _staging_table(conn, table)
     conn.exec_driver_sql(f"DELETE FROM {staging}")  # empty already unless used earlier in this transaction
-    _copy_rows(conn, staging, names, rows)
+    _copy_rows(conn, staging, table, rows)
     source = sa.table(staging, *[sa.column(n) for n in names])
     _on_conflict(conn, table, names, sa.select(*[source.c[n] for n in names]), key, merges)
