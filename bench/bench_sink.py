@@ -28,6 +28,7 @@ from otel_agent import attributes as A
 from otel_agent.exporters.sql import SqlSpanExporter
 from otel_agent.record import SpanRecord
 from otel_agent.record_sdk import record_from_span
+from otel_agent.settings import Settings
 from otel_agent.store import Materialiser, make_engine
 from tests.services import free_port, postgres_server, wait_for_port
 
@@ -237,10 +238,11 @@ def main() -> None:
     print(f"{total} spans ({RUNS} agent runs of 12), {len(bodies)} OTLP requests, {CLIENTS} gRPC clients")
     with postgres_server() as server, tempfile.TemporaryDirectory() as tmp:
         base = sql_exporter_rate(fresh_database(server), spans, Path(tmp) / "spool")
-        direct = materialiser_rate(fresh_database(server), records, 2_000)
+        batch = Settings().sink_batch_spans  # what the sink hands the materialiser at most
+        direct = materialiser_rate(fresh_database(server), records, batch)
         print(f"baseline: SqlSpanExporter.export (batches of {REQUEST_SPANS}) {base:8,.0f} spans/s")
         print(
-            f"Materialiser.write directly (batches of 2000)   {direct:8,.0f} spans/s ({direct / base:.2f}x)"
+            f"Materialiser.write directly (batches of {batch}) {direct:8,.0f} spans/s ({direct / base:.2f}x)"
         )
         for writers in (1, 2):
             r = sink_rates(fresh_database(server), bodies, total, writers)
