@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from otel_agent.api import create_app
+from otel_agent.guard import failure_counts
 from otel_agent.store.engine import make_engine
 from tests.api_fixtures import migrated_engine, mint_tokens, seed, serve, serve_app
 
@@ -38,3 +39,4 @@ def test_database_down_is_a_clear_503_not_a_crash() -> None:
         alive = httpx.get(f"{base}/healthz")
     assert response.status_code == 503 and response.json() == {"detail": "database unavailable"}
     assert alive.status_code == 200
+    assert failure_counts().get("api.database", 0) >= 1  # counted, not just logged

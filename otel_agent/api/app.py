@@ -9,7 +9,6 @@ reports the token's workspace only. /openapi.json and /docs describe it all.
 
 from __future__ import annotations
 
-import logging
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, status
@@ -19,8 +18,8 @@ from otel_agent.api.config import ApiConfig
 from otel_agent.api.routes import audit, failures, health, metrics, purge, report, runs, tokens, users
 from otel_agent.api.schemas import Problem
 from otel_agent.api.tokens import TokenStore
+from otel_agent.guard import record_failure
 
-_log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 _ERRORS = {
     400: {"model": Problem, "description": "Malformed parameter"},
@@ -57,11 +56,12 @@ async def _alive() -> dict[str, str]:
 
 async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
     # Safety net: a value that passed validation but that the database cannot take is the caller's 400.
-    _log.info("value refused by the database for %s: %s", request.url.path, exc)
+    record_failure("api.unstorable_value", exc)
     return JSONResponse({"detail": "a parameter holds a value the database cannot store"}, 400)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # An outage is the server's problem, but say so plainly instead of a bare 500.
-    _log.warning("database unavailable for %s: %s", request.url.path, exc)
+    # An outage is the server's problem, but say so plainly instead of a bare 500; counted, and logged
+    # at most once a minute however many requests hit it.
+    record_failure("api.database", exc)
     return JSONResponse({"detail": "database unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
