@@ -9,7 +9,6 @@ reports the token's workspace only. /openapi.json and /docs describe it all.
 
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
