@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import openai
@@ -12,6 +13,7 @@ import pytest
 from otel_agent import attributes as A
 from otel_agent.fakeprovider import FakeProvider, Usage, replies
 from tests.genai_support import Rig, rig
+from tests.services import missing
 
 USAGE = Usage(input_tokens=1234, output_tokens=321, cache_read_tokens=200)
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -219,3 +221,32 @@ def test_sdk_retries_are_separate_attempts(r: Rig) -> None:
     assert attempts == [0, 1, 2]
     assert [(s.attributes or {}).get(A.ERROR_CATEGORY) for s in spans] == ["rate_limit", "rate_limit", None]
     assert (spans[-1].attributes or {})[A.GEN_AI_USAGE_INPUT_TOKENS] == 1234
+
+
+def google_genai() -> Any:
+    try:
+        from google import genai as google_genai_module
+    except ImportError:
+        missing("google-genai is not installed (pip install -e '.[dev]')")
+    return google_genai_module
+
+
+async def test_google_genai_sync_async_stream(r: Rig) -> None:
+    gg = google_genai()
+    client = gg.Client(api_key="k", http_options=gg.types.HttpOptions(base_url=r.gemini_url))
+    client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    for _ in client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
+        pass
+    await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    async for _ in await client.aio.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
+        pass
+    spans = r.llm_spans()
+    assert len(spans) == 4
+    for span in spans:
+        attrs = dict(span.attributes or {})
+        assert span.name == "generate_content gemini-2.5-flash"
+        assert attrs[A.GEN_AI_PROVIDER_NAME] == "gcp.gemini"
+        assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == 1234
+        assert attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 321
+        assert attrs[A.COST_USD] > 0
+    assert sum(1 for s in spans if (s.attributes or {}).get(A.TIME_TO_FIRST_CHUNK_S)) == 2
