@@ -18,10 +18,10 @@ _MAX_COUNT = 2**62  # BIGINT headroom for sums
 
 def text(value: Any, limit: int) -> str | None:
     """A str of at most ``limit`` chars that PostgreSQL and SQLite both accept (valid UTF-8, no NUL)."""
-    if value.__class__ is str and len(value) <= limit and value.isascii() and "\x00" not in value:
-        return value  # the common case, checked in C: nothing to fix
     if value is None:
         return None
+    if value.__class__ is str and len(value) <= limit and value.isascii() and "\x00" not in value:
+        return value  # the common case, checked in C: nothing to fix
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     elif not isinstance(value, str):
@@ -47,7 +47,11 @@ def _dump(value: Any) -> str:
 
 def count(value: Any) -> int:
     """A non-negative token count; anything unreadable counts as 0."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return 0
+    if value.__class__ is int:  # the common case (bool is a subclass, so it is not this class)
+        return value if 0 <= value < _MAX_COUNT else 0
+    if isinstance(value, bool):
         return 0
     if isinstance(value, int):
         return value if 0 <= value < _MAX_COUNT else 0
@@ -78,12 +82,17 @@ def small_int(value: Any) -> int | None:
 
 def span_id(value: Any) -> str | None:
     """A lowercase hex id of at most 32 chars, or None."""
+    if value is None:
+        return None
     if isinstance(value, bytes):
         value = value.hex()
     if not isinstance(value, str):
         return None
-    value = value.strip().lower()
-    return value if _HEX_ID.fullmatch(value) else None
+    if not _HEX_ID.fullmatch(value):
+        value = value.strip().lower()
+        if not _HEX_ID.fullmatch(value):
+            return None
+    return value
 
 
 def time_from_nanos(value: Any) -> datetime | None:
