@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import atexit
 import json
-import logging
 import queue
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,9 +31,9 @@ from opentelemetry import baggage
 from otel_agent import attributes as attrs
 from otel_agent.api.scope import DEFAULT_WORKSPACE, run_in
 from otel_agent.api.tables import audit_events, utcnow
+from otel_agent.guard import record_failure
 from otel_agent.store.models import runs
 
-_log = logging.getLogger(__name__)
 _QUEUE_SIZE = 10_000
 _BATCH = 500
 
@@ -104,7 +102,6 @@ class AuditWriter:
         self._cond = threading.Condition()
         self.dropped = 0
         self.failed = 0
-        self._last_log = 0.0
         self._thread = threading.Thread(target=self._run, name="otel-agent-audit", daemon=True)
         if start:
             self._thread.start()
@@ -141,17 +138,9 @@ class AuditWriter:
         try:
             with self._engine.begin() as conn:
                 record_events(conn, batch)
-        except Exception:  # a database outage must not kill the writer thread
+        except Exception as exc:  # a database outage must not kill the writer thread
             self.failed += len(batch)
-            self._log_rate_limited(len(batch))
-
-    def _log_rate_limited(self, count: int) -> None:
-        now = time.monotonic()
-        if now - self._last_log >= 60.0:
-            self._last_log = now
-            _log.warning(
-                "could not write %d audit event(s); %d lost so far", count, self.failed, exc_info=True
-            )
+            record_failure("audit.write", exc)  # counted; logged at most once per interval
 
 
 _writer: AuditWriter | None = None
@@ -199,8 +188,8 @@ def audit(
             details=details,
         )
         return _default_writer().submit(event)
-    except Exception:
-        _log.debug("audit event dropped", exc_info=True)
+    except Exception as exc:  # never into the application
+        record_failure("audit", exc)
         return False
 
 
