@@ -17,6 +17,7 @@ from otel_agent.metrics import pipeline
 from otel_agent.metrics.cardinality import CardinalityGuard
 from otel_agent.metrics.inflight import InFlightRuns
 from otel_agent.metrics.samples import LlmSample, MarkerSample, RunSample, Sample
+from otel_agent.metrics.totals import CounterTotals
 
 _PROVIDER_MODEL = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL)
 _TOKEN_TYPES = (
@@ -85,15 +86,15 @@ class AgentInstruments:
     def _create_agent(self, meter: Meter) -> None:
         cost_labels = _PROVIDER_MODEL + N.ATTRIBUTION_LABELS
         by_status = N.ATTRIBUTION_LABELS + (A.RUN_STATUS,)
-        self.tokens = _counter(meter, N.TOKENS)
+        self.tokens = self._totals(meter, N.TOKENS)
         self.g_tokens = self._guard(N.TOKENS, cost_labels + (A.GEN_AI_TOKEN_TYPE,))
-        self.cost = _counter(meter, N.COST)
+        self.cost = self._totals(meter, N.COST)
         self.g_cost = self._guard(N.COST, cost_labels)
-        self.unpriced = _counter(meter, N.UNPRICED_CALLS)
+        self.unpriced = self._totals(meter, N.UNPRICED_CALLS)
         self.g_unpriced = self._guard(N.UNPRICED_CALLS, cost_labels)
-        self.started = _counter(meter, N.RUNS_STARTED)
+        self.started = self._totals(meter, N.RUNS_STARTED)
         self.g_started = self._guard(N.RUNS_STARTED, N.ATTRIBUTION_LABELS)
-        self.finished = _counter(meter, N.RUNS_FINISHED)
+        self.finished = self._totals(meter, N.RUNS_FINISHED)
         self.g_finished = self._guard(N.RUNS_FINISHED, by_status + (A.ERROR_CATEGORY,))
         self.run_duration = _histogram(meter, N.RUN_DURATION)
         self.g_run_duration = self._guard(N.RUN_DURATION, by_status)
@@ -102,6 +103,12 @@ class AgentInstruments:
         self.run_steps = _histogram(meter, N.RUN_STEPS)
         self.g_run_steps = self._guard(N.RUN_STEPS, by_status)
         self.g_in_flight = self._guard(N.RUNS_IN_FLIGHT, N.ATTRIBUTION_LABELS)
+
+    def _totals(self, meter: Meter, spec: N.Spec) -> CounterTotals:
+        totals = CounterTotals()
+        callbacks = [self._observer(totals.observations)]
+        meter.create_observable_counter(spec.name, callbacks, spec.unit, spec.description)
+        return totals
 
     def _create_observable(self, meter: Meter) -> None:
         def gauge(spec: N.Spec, observe: Callable[[], Iterable[Observation]]) -> None:
