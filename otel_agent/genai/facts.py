@@ -20,7 +20,7 @@ _USAGE_ATTRS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenCounts:
     """Token counts in semconv terms (None: the provider did not say)."""
 
@@ -31,10 +31,17 @@ class TokenCounts:
     reasoning_tokens: int | None = None
 
     def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        pairs = (
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("cache_read_tokens", self.cache_read_tokens),
+            ("cache_creation_tokens", self.cache_creation_tokens),
+            ("reasoning_tokens", self.reasoning_tokens),
+        )
+        return {k: v for k, v in pairs if v is not None}
 
 
-@dataclass
+@dataclass(slots=True)
 class CallFacts:
     """Everything the capture learned about one call (one HTTP attempt)."""
 

@@ -2,7 +2,7 @@
 
 The application gets exactly the bytes it would have got (unless opt-in stream usage is on, which removes
 only the usage chunk we asked for). The per-chunk hot path only appends to a list: chunks are handed to
-the body reader in batches of ~32 KB (servers often send one small chunk per event), which keeps a 1 MB
+the body reader in batches of 64 (servers often send one small chunk per event), which keeps a 1 MB
 stream's overhead to a few percent. Our work runs under the fail-open guard: if it fails, the capture
 stops for this response and the bytes keep flowing. The span ends when the body is read to the end,
 closed, fails (timeout, reset) or the stream object is garbage-collected unread.
@@ -17,7 +17,9 @@ from otel_agent.genai.call import Call
 from otel_agent.guard import guard
 
 _COMPONENT = "genai.stream"
-BATCH_BYTES = 32_768
+# Chunks handed to the body reader at once. Counting chunks is cheaper than summing their sizes; memory
+# stays bounded because a chunk is at most one socket read (64 KB in httpcore).
+BATCH_CHUNKS = 64
 
 
 class _Observed:
@@ -84,21 +86,20 @@ class SyncTee(_Observed):
         self._setup(inner, call)
 
     def __iter__(self) -> Iterator[bytes]:
-        first, held, size, strip = True, self._held, 0, self._stripper is not None
+        held, strip, first = self._held, self._stripper is not None, True
         try:
-            for chunk in self._inner:  # the hot loop: keep it to locals and an append
-                if first and chunk:
+            for chunk in self._inner:  # the hot loop: locals, an append and a length check
+                if first:
                     first = False
                     self._first()
                 held.append(chunk)
-                size += len(chunk)
-                if size >= BATCH_BYTES:
+                if len(held) >= BATCH_CHUNKS:
                     self._flush()
-                    size = 0
                 if strip:
                     chunk = self._strip(chunk)
-                if chunk or not strip:
-                    yield chunk
+                    if not chunk:
+                        continue
+                yield chunk
             tail = self._tail()
         except BaseException as exc:  # re-raised unchanged: we only end the span
             self._end(_how(exc), exc)
@@ -121,21 +122,20 @@ class AsyncTee(_Observed):
         self._setup(inner, call)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        first, held, size, strip = True, self._held, 0, self._stripper is not None
+        held, strip, first = self._held, self._stripper is not None, True
         try:
-            async for chunk in self._inner:  # the hot loop: keep it to locals and an append
-                if first and chunk:
+            async for chunk in self._inner:  # the hot loop: locals, an append and a length check
+                if first:
                     first = False
                     self._first()
                 held.append(chunk)
-                size += len(chunk)
-                if size >= BATCH_BYTES:
+                if len(held) >= BATCH_CHUNKS:
                     self._flush()
-                    size = 0
                 if strip:
                     chunk = self._strip(chunk)
-                if chunk or not strip:
-                    yield chunk
+                    if not chunk:
+                        continue
+                yield chunk
             tail = self._tail()
         except BaseException as exc:
             self._end(_how(exc), exc)
