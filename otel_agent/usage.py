@@ -147,11 +147,14 @@ def current_usage(attrs: Mapping[str, Any]) -> Usage | None:
     from our own genai capture). None when anything needs the full treatment of ``normalize_usage``."""
     if not _OLDER_KEYS.isdisjoint(attrs):
         return None
-    counts = [attrs.get(key) for key in _CURRENT_COUNTS]
-    for value in counts:
+    total_in = attrs.get(A.GEN_AI_USAGE_INPUT_TOKENS)
+    total_out = attrs.get(A.GEN_AI_USAGE_OUTPUT_TOKENS)
+    read = attrs.get(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+    write = attrs.get(A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    reasoning = attrs.get(A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
+    for value in (total_in, total_out, read, write, reasoning):
         if value is not None and not (type(value) is int and 0 <= value <= MAX_TOKENS):
             return None
-    total_in, total_out, read, write, reasoning = counts
     if total_in is not None and (read or 0) + (write or 0) > total_in:
         return None
     if total_out is not None and (reasoning or 0) > total_out:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import baggage, trace
+from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
@@ -75,13 +75,13 @@ class AttributionSpanProcessor:
         self._max_open = max_open_spans
         self.overflow = 0  # spans not tabled because the table was full
 
-    def _inherited(self, parent_context: Context | None) -> dict[str, Any] | None:
-        ctx = parent_context if parent_context is not None else otel_context.get_current()
-        parent = trace.get_current_span(ctx).get_span_context()
-        if parent.is_valid and not parent.is_remote:
+    def _inherited(self, span: Span, parent_context: Context | None) -> dict[str, Any] | None:
+        parent = span.parent  # the SDK resolved the parent already; cheaper than reading the context
+        if parent is not None and not parent.is_remote:
             found = self._open.get(parent.span_id)
             if found is not None:
                 return found
+        ctx = parent_context if parent_context is not None else otel_context.get_current()
         if _BAGGAGE_KEY is not None and not ctx.get(_BAGGAGE_KEY):
             return None
         entries = baggage.get_all(ctx)
@@ -94,7 +94,7 @@ class AttributionSpanProcessor:
 
         Dicts handed out and stored here are never mutated afterwards, so a span that carries exactly its
         parent's attribution (the common case inside a run) shares the parent's dict instead of a copy."""
-        inherited = self._inherited(parent_context)
+        inherited = self._inherited(span, parent_context)
         own = _live_attributes(span)
         run = bool(own) and is_run(own)
         sets_own = bool(own) and not _INHERITED_SET.isdisjoint(own)

@@ -22,7 +22,7 @@ _MISSING_MODEL = "missing model: cannot price"
 
 def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any]:
     """Canonical usage attributes plus cost, for a span that reports usage or is an LLM call."""
-    if USAGE_KEYS.isdisjoint(attrs) and attrs.get(A.GEN_AI_OPERATION_NAME) not in A.LLM_OPERATIONS:
+    if attrs.get(A.GEN_AI_OPERATION_NAME) not in A.LLM_OPERATIONS and USAGE_KEYS.isdisjoint(attrs):
         return {}
     if A.PRICE_SOURCE in attrs:  # already enriched upstream (e.g. by another otel-agent process)
         return {}
