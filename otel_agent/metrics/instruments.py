@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 from opentelemetry.trace import NonRecordingSpan, SpanContext, set_span_in_context
 
 from otel_agent import attributes as A
@@ -36,10 +36,6 @@ def _histogram(meter: Meter, spec: N.Spec) -> Histogram:
     )
 
 
-def _counter(meter: Meter, spec: N.Spec) -> Counter:
-    return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
-
-
 def _exemplar_context(span_context: SpanContext | None) -> Context | None:
     # Recording happens later on another thread: hand the span over explicitly so exemplars name it.
     if span_context is None or not span_context.is_valid:
@@ -61,7 +57,8 @@ class AgentInstruments:
         self.lock = lock  # held while draining and while reading the run state
         self._max_series = max_series
         self.inflight = InFlightRuns()
-        self._overflow = _counter(meter, N.OVERFLOW)
+        self._overflow = self._totals(meter, N.OVERFLOW)
+        self._overflow_labels: dict[str, dict[str, str]] = {}  # one dict per metric: CounterTotals keys
         self._guards: dict[str, CardinalityGuard] = {}
         self._create_genai(meter)
         self._create_agent(meter)
@@ -143,7 +140,8 @@ class AgentInstruments:
         return [] if last is None else [Observation(last / 1e9)]
 
     def _count_overflow(self, metric: str) -> None:
-        self._overflow.add(1, {A.METRIC: metric})
+        labels = self._overflow_labels.setdefault(metric, {A.METRIC: metric})
+        self._overflow.add(1, labels)
 
     # --- recording ---------------------------------------------------------------------------------
 
