@@ -6,7 +6,7 @@ Read-only checks share one seeded server per backend; checks that change data ge
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 from urllib.parse import unquote
 
 import pytest
@@ -161,9 +161,11 @@ def test_run_filters(shared: Stack, query: dict[str, str], expected: set[str]) -
     assert {r["run_id"] for r in items} == expected
 
 
-def test_run_time_window(shared: Stack) -> None:
-    since = (NOW - timedelta(minutes=25)).isoformat()
-    until = (NOW - timedelta(minutes=5)).isoformat()
+@pytest.mark.parametrize("offset_hours", [0, 2, -7])
+def test_run_time_window(shared: Stack, offset_hours: int) -> None:
+    zone = timezone(timedelta(hours=offset_hours))  # the same instants written in another time zone
+    since = (NOW - timedelta(minutes=25)).astimezone(zone).isoformat()
+    until = (NOW - timedelta(minutes=5)).astimezone(zone).isoformat()
     with shared.client() as c:
         items = c.get("/api/v1/runs", params={"since": since, "until": until}).json()["items"]
     assert [r["run_id"] for r in items] == ["a000000000000001", "a000000000000002"]
