@@ -224,3 +224,25 @@ def test_json_line_has_ids_attribution_and_exception(cap: Captured, logs: Collec
     assert line[A.PROJECT] == "books" and line[A.RUN_ID] == _ids(run)[1]
     assert line["severity"] == "ERROR" and line["body"] == "failed\nbadly" and line["chapter"] == 3
     assert line[A.EXCEPTION_TYPE] == "KeyError" and "Traceback" in line[A.EXCEPTION_STACKTRACE]
+
+
+def test_install_is_idempotent_and_adds_one_json_handler() -> None:
+    from otel_agent.logs import JsonLineHandler
+    from otel_agent.logs import install as install_logs
+    from otel_agent.settings import Settings
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    factory = logging.getLogRecordFactory()
+    events_level = logging.getLogger(LOGGER_NAME).level
+    try:
+        install_logs(Settings(log_json=True))
+        install_logs(Settings(log_json=True))
+        assert sum(isinstance(h, JsonLineHandler) for h in root.handlers) == 1
+        assert logging.getLogger(LOGGER_NAME).getEffectiveLevel() == logging.INFO
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in before:
+                root.removeHandler(handler)
+        logging.setLogRecordFactory(factory)
+        logging.getLogger(LOGGER_NAME).setLevel(events_level)
