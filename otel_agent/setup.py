@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otel_agent.extensions import build_span_processors, run_instrument_hooks
+from otel_agent.guard import set_log_interval
 from otel_agent.processors.enriching import EnrichingSpanProcessor
 from otel_agent.propagation import AllowListBaggagePropagator
 from otel_agent.settings import Settings
@@ -95,6 +96,7 @@ def instrument(
     if not isinstance(provider, TracerProvider):
         _log.warning("otel-agent: no SDK TracerProvider to instrument (found %s)", type(provider).__name__)
         return None
+    set_log_interval(settings.error_log_interval_s)
     with _lock:
         wrapper = _existing_wrapper(provider)
         if wrapper is not None:
