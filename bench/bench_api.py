@@ -4,6 +4,7 @@ Data: 50,000 runs of 20 steps (1,000,000 steps) and 2,500 failures over 35 days,
 generated inside PostgreSQL with generate_series. A real uvicorn server on 127.0.0.1 answers over HTTP
 with a viewer token. Baselines measured in the same run: the same SQL through the same driver with no
 HTTP, auth or JSON (what the API adds is the ratio), and GET /healthz (the HTTP round-trip floor).
+Measured: the run list (goal), the 30-day report by project, by run tag and by model (goal), health.
 """
 
 from __future__ import annotations
@@ -84,11 +85,11 @@ def _p(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] * 1000
 
 
-def _measure(call: Callable[[], object]) -> list[float]:
-    for _ in range(20):  # warm caches and the connection pool
+def _measure(call: Callable[[], object], requests: int = REQUESTS) -> list[float]:
+    for _ in range(min(20, requests)):  # warm caches and the connection pool
         call()
     samples = []
-    for _ in range(REQUESTS):
+    for _ in range(requests):
         started = time.perf_counter()
         call()
         samples.append(time.perf_counter() - started)
@@ -134,12 +135,20 @@ def main() -> None:
                 runs = _measure(_get(client, "/api/v1/runs", {"limit": 50}))
                 filtered = _measure(_get(client, "/api/v1/runs", {"limit": 50, "project": "news"}))
                 health = _measure(_get(client, "/api/v1/health"))
-        print(f"{REQUESTS} requests each after 20 warm-up; {RUNS // WORKSPACES:,} runs in the workspace")
+                report = _measure(_get(client, "/api/v1/report", {"by": "project", "days": 30}))
+                report_tag = _measure(_get(client, "/api/v1/report", {"by": "tag:style", "days": 30}))
+                report_model = _measure(_get(client, "/api/v1/report", {"by": "model", "days": 30}), 30)
+        print(
+            f"{REQUESTS} requests each (by=model: 30) after warm-up; {RUNS // WORKSPACES:,} runs a workspace"
+        )
         _report("baseline: GET /healthz (HTTP floor)", floor)
         _report("baseline: same runs query, no HTTP", raw)
         _report("GET /api/v1/runs?limit=50", runs, raw, goal=True)
         _report("GET /api/v1/runs?limit=50&project=news", filtered, raw, goal=True)
         _report("GET /api/v1/health", health, raw)
+        _report("GET /api/v1/report?by=project&days=30", report, raw, goal=True)
+        _report("GET /api/v1/report?by=tag:style&days=30", report_tag, raw, goal=True)
+        _report("GET /api/v1/report?by=model&days=30", report_model, raw, goal=True)
         engine.dispose()
         writer.dispose()
 
