@@ -30,10 +30,12 @@ class Capture:
         self.tracer = trace.get_tracer("otel_agent.genai", __version__, tracer_provider=tracer_provider)
 
     def route_for(self, request: Any) -> Route | None:
+        if request.method != "POST":  # every LLM call is a POST; GETs (model lists, files) are left alone
+            return None
         url = request.url
         base_urls = self.settings.base_urls
         provider = provider_for(url.host, url.port, str(url) if base_urls else "", base_urls)
-        if provider is None or request.method != "POST":
+        if provider is None:
             return None
         return route(provider, url.path)
 
