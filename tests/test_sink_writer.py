@@ -55,6 +55,20 @@ def test_take_splits_chunks_in_order_and_close_stops_intake() -> None:
     assert queue.drained() and queue.take(3, 0) == []
 
 
+def test_take_lingers_for_a_fuller_batch_but_not_past_max() -> None:
+    queue = SpanQueue(capacity=100)
+    queue.offer(recs(0, 3))
+    assert len(queue.take(10, 1, linger_s=0)) == 3  # no linger: what is there
+    queue.offer(recs(3, 3))
+    later = threading.Timer(0.05, lambda: queue.offer(recs(6, 7)))
+    later.start()
+    batch = queue.take(10, 1, linger_s=30)  # waits for the later offer, returns as soon as it is full
+    assert [r.name for r in batch] == [f"s{n}" for n in range(3, 13)]
+    later.join()
+    queue.offer(recs(13, 20))
+    assert len(queue.take(10, 1, linger_s=30)) == 10  # full at once: no waiting
+
+
 class FlakyDatabase:
     """Raises OperationalError for the first ``failures`` calls, then stores what it is given."""
 

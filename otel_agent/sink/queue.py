@@ -48,8 +48,9 @@ class SpanQueue:
             self._cond.notify()
             return True
 
-    def take(self, max_records: int, timeout_s: float) -> list[SpanRecord]:
-        """Up to ``max_records`` records, waiting up to ``timeout_s`` for the first; [] if none came."""
+    def take(self, max_records: int, timeout_s: float, linger_s: float = 0.0) -> list[SpanRecord]:
+        """Up to ``max_records`` records, waiting up to ``timeout_s`` for the first and then up to
+        ``linger_s`` more for the batch to fill (fewer, larger transactions); [] if none came."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while not self._chunks:
@@ -57,7 +58,17 @@ class SpanQueue:
                 if self._closed or remaining <= 0:
                     return []
                 self._cond.wait(remaining)
-            return self._pop(max_records)
+            batch = self._pop(max_records)
+            fill_deadline = time.monotonic() + linger_s
+            while len(batch) < max_records and not self._closed:
+                if self._chunks:
+                    batch.extend(self._pop(max_records - len(batch)))
+                    continue
+                remaining = fill_deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            return batch
 
     def _pop(self, max_records: int) -> list[SpanRecord]:
         batch: list[SpanRecord] = []

@@ -103,7 +103,7 @@ class WriterPool:
     def _run(self) -> None:
         with suppress_instrumentation():  # our own SQL must not be traced back into the pipeline
             while not self._queue.drained():
-                batch = self._queue.take(self._batch_size, self._linger_s)
+                batch = self._queue.take(self._batch_size, 0.1, self._linger_s)
                 if batch:
                     self._write(batch)
 
