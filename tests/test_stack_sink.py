@@ -4,6 +4,7 @@ SQL and PromQL panels then have data, and a sink outage in the middle of runs lo
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from tests.stack_support import (
     dashboard_sql,
     grafana_macros,
     prom_query,
+    rule_promql,
     run_example_pipeline,
     sink_process,
     wait_until,
@@ -197,3 +199,30 @@ def test_a_sink_outage_mid_run_loses_no_run(pipeline_ran: RealStack) -> None:
         pipeline_ran.sink.start()
     arrived = wait_until(lambda: run_count(pipeline_ran.database_url) == before + 2, 60)
     assert arrived, pipeline_ran.collector.process.log_tail()
+
+
+METRIC_NAME = re.compile(r"\b((?:otel_agent|gen_ai|traces_span_metrics|otelcol)_[a-z0-9_]+)\b")
+LABEL_LISTS = re.compile(r"\b(?:by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)|\{[^}]*\}")
+# Series that exist only once something went wrong, or a streamed call ran (the example does not stream).
+ONLY_ON_TROUBLE = {
+    "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
+    "otel_agent_llm_unpriced_calls_total",
+    "otelcol_exporter_send_failed_spans_total",
+    "otelcol_receiver_refused_spans_total",
+    "otelcol_exporter_enqueue_failed_spans_total",
+}
+
+
+def test_every_metric_the_dashboards_and_rules_name_exists(pipeline_ran: RealStack) -> None:
+    """Names agree with what the SDK, the sink and the Collector really export (docs/metrics.md)."""
+    expressions = [expr for _, expr in dashboard_promql() + rule_promql()]
+    named = {m for expr in expressions for m in METRIC_NAME.findall(LABEL_LISTS.sub("", expr))}
+    assert "otel_agent_runs_finished_total" in named and "otel_agent_project" not in named
+    query = 'group by (__name__) ({__name__=~"(otel_agent|gen_ai|traces_span_metrics|otelcol)_.+"})'
+
+    def absent() -> set[str]:
+        present = {s["metric"]["__name__"] for s in prom_query(pipeline_ran.prometheus, query)}
+        return named - present - ONLY_ON_TROUBLE
+
+    wait_until(lambda: not absent(), 20)
+    assert not absent()
