@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import json
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,14 +72,37 @@ def upsert(
         write = _upsert_copy if len(rows) >= COPY_MIN_ROWS else _upsert_unnest
         write(conn, table, rows, key, merges)
         return
-    stmt = _insert(conn.dialect.name, table)
+    dialect = conn.dialect.name
+
+    def build() -> Any:
+        return _conflict(_insert(dialect, table), table, key, merges)
+
+    conn.execute(_cached(("rows", dialect, table.name, key, merges), build), list(rows))
+
+
+_statements: dict[tuple[Any, ...], Any] = {}
+
+
+def _cached(parts: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """Statements built once per shape: building one (and its cache key) costs more than running it."""
+    key = tuple(_hashable(p) for p in parts)
+    stmt = _statements.get(key)
+    if stmt is None:
+        stmt = _statements[key] = build()
+    return stmt
+
+
+def _hashable(part: Any) -> Any:
+    if isinstance(part, Mapping):
+        return tuple(sorted((k, v.value) for k, v in part.items()))
+    return tuple(part) if isinstance(part, list) else part
+
+
+def _conflict(stmt: Any, table: sa.Table, key: Sequence[str], merges: Mapping[str, Merge] | None) -> Any:
     if merges:
-        excluded = stmt.excluded
-        set_ = {col: _merged(m, table.c[col], excluded[col]) for col, m in merges.items()}
-        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=set_)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(stmt, list(rows))
+        set_ = {col: _merged(m, table.c[col], stmt.excluded[col]) for col, m in merges.items()}
+        return stmt.on_conflict_do_update(index_elements=list(key), set_=set_)
+    return stmt.on_conflict_do_nothing(index_elements=list(key))
 
 
 def _copy_value(value: Any) -> Any:
@@ -119,29 +142,14 @@ def _upsert_unnest(
 ) -> None:
     """PostgreSQL: INSERT ... SELECT unnest(one array per column) ... ON CONFLICT, one round trip."""
     names = list(rows[0])
-    columns = [table.c[n] for n in names]
-    select = sa.select(
-        *[sa.func.unnest(sa.bindparam(c.name, type_=_array_type(c))).label(c.name) for c in columns]
-    )
-    _on_conflict(conn, table, names, select, key, merges, {n: [row[n] for row in rows] for n in names})
 
+    def build() -> Any:
+        columns = [table.c[n] for n in names]
+        arrays = [sa.func.unnest(sa.bindparam(c.name, type_=_array_type(c))).label(c.name) for c in columns]
+        return _conflict(postgresql.insert(table).from_select(names, sa.select(*arrays)), table, key, merges)
 
-def _on_conflict(
-    conn: sa.Connection,
-    table: sa.Table,
-    names: list[str],
-    select: Any,
-    key: Sequence[str],
-    merges: Mapping[str, Merge] | None,
-    params: dict[str, Any] | None = None,
-) -> None:
-    stmt = postgresql.insert(table).from_select(names, select)
-    if merges:
-        set_ = {col: _merged(m, table.c[col], stmt.excluded[col]) for col, m in merges.items()}
-        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=set_)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(stmt, params)
+    stmt = _cached(("unnest", table.name, names, key, merges), build)
+    conn.execute(stmt, {n: [row[n] for row in rows] for n in names})
 
 
 def _copy_rows(conn: sa.Connection, target: str, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -192,5 +200,10 @@ def _upsert_staged(
     staging = _staging_table(conn, table)
     conn.exec_driver_sql(f"DELETE FROM {staging}")  # empty already unless used earlier in this transaction
     _copy_rows(conn, staging, table, rows)
-    source = sa.table(staging, *[sa.column(n) for n in names])
-    _on_conflict(conn, table, names, sa.select(*[source.c[n] for n in names]), key, merges)
+
+    def build() -> Any:
+        source = sa.table(staging, *[sa.column(n) for n in names])
+        select = sa.select(*[source.c[n] for n in names])
+        return _conflict(postgresql.insert(table).from_select(names, select), table, key, merges)
+
+    conn.execute(_cached(("staged", table.name, names, key, merges), build))
