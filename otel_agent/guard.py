@@ -3,7 +3,9 @@
 ``with guard("component"):`` (or ``@guarded("component")``) catches ``Exception`` (never
 ``BaseException``: cancellation and KeyboardInterrupt must pass), counts it per component, and logs at
 most once per interval per component. Under pytest it re-raises, so a bug fails the test loudly instead
-of being swallowed; tests that check containment switch that off with ``reraise_in_tests(False)``.
+of being swallowed; tests that check containment switch that off with ``reraise_in_tests(False)``. Only
+otel-agent's own test suite counts (recognised by its tests/services.py beside this package): a user's
+tests of their instrumented application never see our exceptions.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 _log = logging.getLogger("otel_agent")
@@ -30,13 +33,18 @@ _last_logged: dict[str, float] = {}
 _state = {"log_interval_s": 60.0, "reraise": None}
 
 
-def _under_pytest() -> bool:
-    return "pytest" in sys.modules and "PYTEST_CURRENT_TEST" in os.environ
+def _in_own_test_suite() -> bool:
+    """True only while otel-agent's own tests run: a user's test suite must never see our exceptions."""
+    if "pytest" not in sys.modules or "PYTEST_CURRENT_TEST" not in os.environ:
+        return False
+    helpers = getattr(sys.modules.get("tests.services"), "__file__", None)
+    repo_root = Path(__file__).resolve().parent.parent
+    return helpers is not None and Path(helpers).resolve().parent.parent == repo_root
 
 
 def _should_reraise() -> bool:
     forced = _state["reraise"]
-    return _under_pytest() if forced is None else bool(forced)
+    return _in_own_test_suite() if forced is None else bool(forced)
 
 
 def reraise_in_tests(value: bool | None) -> None:

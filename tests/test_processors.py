@@ -218,3 +218,13 @@ def test_inherited_values_respect_a_configured_value_length_limit() -> None:
     child = next(s for s in exporter.get_finished_spans() if s.name == "child")
     assert child.attributes[A.PROJECT] == "book"  # set through the SDK's API, which truncates
     provider.shutdown()
+
+
+def test_a_users_own_pytest_run_never_sees_our_exceptions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.services
+
+    assert guard._should_reraise()  # otel-agent's own suite: re-raise
+    monkeypatch.setattr(tests.services, "__file__", "/srv/someone-elses-app/tests/services.py")
+    assert not guard._should_reraise()
+    with guard.guard("test.component"):
+        raise RuntimeError("contained even under pytest")
