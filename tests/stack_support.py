@@ -305,3 +305,20 @@ def run_example_pipeline(collector_grpc: str, runs: int = 1) -> None:
             [str(instrument), sys.executable, "-m", "examples.book_writer"],
             env={**os.environ, **env}, cwd=REPO_ROOT, check=True, capture_output=True, timeout=120,
         )  # fmt: skip
+
+
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__range": "15m",
+    "$__interval": "15s",
+    "$project": ".*",
+    "$stage": ".*",
+}
+
+
+def as_promql(expr: str) -> str:
+    """A dashboard expression as Grafana sends it with every project and stage selected."""
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, expr
+    return expr

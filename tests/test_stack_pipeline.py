@@ -29,6 +29,7 @@ from tests.stack_support import (
     GatewayCollector,
     RecordingHttpBackend,
     RecordingTraceBackend,
+    as_promql,
     dashboard_promql,
     prom_query,
     rule_promql,
@@ -38,21 +39,6 @@ from tests.stack_support import (
 pytestmark = [pytest.mark.collector, pytest.mark.prometheus]
 
 SECRET = "sk-proj-" + "A1b2C3d4" * 4
-GRAFANA_VARIABLES = {
-    "$__rate_interval": "1m",
-    "$__range": "15m",
-    "$__interval": "15s",
-    "$project": ".*",
-    "$stage": ".*",
-}
-
-
-def as_promql(expr: str) -> str:
-    """A dashboard expression as Grafana sends it with every project and stage selected."""
-    for variable, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, expr
-    return expr
 
 
 @dataclass

@@ -19,6 +19,7 @@ from tests.stack_support import (
     GatewayCollector,
     RecordingHttpBackend,
     RecordingTraceBackend,
+    as_promql,
     dashboard_promql,
     dashboard_sql,
     grafana_macros,
@@ -28,7 +29,6 @@ from tests.stack_support import (
     sink_process,
     wait_until,
 )
-from tests.test_stack_pipeline import as_promql
 
 pytestmark = [pytest.mark.collector, pytest.mark.prometheus, pytest.mark.postgres]
 
