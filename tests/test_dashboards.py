@@ -122,3 +122,10 @@ def test_data_sources_link_traces_logs_and_metrics() -> None:
 def test_query_lists_cover_every_target() -> None:
     targets = sum(len(p["targets"]) for b in dashboards().values() for p in b["panels"])
     assert len(dashboard_promql()) + len(dashboard_sql()) == targets
+
+
+def test_latency_panels_show_exemplars_linked_to_traces() -> None:
+    quantiles = [t for _, expr in dashboard_promql() for t in [expr] if "histogram_quantile" in t]
+    targets = [t for b in dashboards().values() for p in b["panels"] for t in p["targets"] if "expr" in t]
+    assert len(quantiles) >= 5
+    assert all(t.get("exemplar") for t in targets if "histogram_quantile" in t["expr"])

@@ -55,6 +55,8 @@ def prom(
     target = {"datasource": PROM, "refId": "A", "expr": expr, "legendFormat": legend or "__auto"}
     if kind in ("stat", "bargauge"):
         target["instant"] = True
+    if "histogram_quantile" in expr:
+        target["exemplar"] = True  # exemplar dots link a latency bucket to a trace in Tempo
     return {"title": title, "type": kind, "datasource": PROM, "unit": unit, "targets": [target]}
 
 
