@@ -36,12 +36,12 @@ def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any
         return added
     if not usage.model:
         added[A.USAGE_INVALID] = (*usage.invalid, _MISSING_MODEL)
-    cost = prices.price(usage)
-    added[A.PRICE_SOURCE] = cost.source
-    if cost.total_usd is not None:
-        added[A.COST_USD] = cost.total_usd
-        added[A.COST_INPUT_USD] = cost.input_usd
-        added[A.COST_OUTPUT_USD] = cost.output_usd
+    source, total_usd, input_usd, output_usd = prices.price(usage)
+    added[A.PRICE_SOURCE] = source
+    if total_usd is not None:
+        added[A.COST_USD] = total_usd
+        added[A.COST_INPUT_USD] = input_usd
+        added[A.COST_OUTPUT_USD] = output_usd
     return added
 
 

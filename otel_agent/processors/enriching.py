@@ -52,8 +52,7 @@ def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpa
     state = getattr(span, "__dict__", None)
     if type(span) is ReadableSpan and state is not None and "_attributes" in state:
         copy = object.__new__(ReadableSpan)
-        copy.__dict__.update(state)
-        copy._attributes = merged
+        copy.__dict__ = {**state, "_attributes": merged}
         return copy
     return ReadableSpan(
         name=span.name,
@@ -156,7 +155,8 @@ class EnrichingSpanProcessor(SpanProcessor):
         attrs = attribute_dict(span)
         if not attrs:  # a span with no attributes was never tabled by the attribution step either
             return span
-        span_id = span.context.span_id if span.context else 0
+        context = span.context
+        span_id = context.span_id if context is not None else 0
         self._attribution.on_end(span_id)
         added = usage_and_cost(attrs, self.prices)
         added.update(error_category(attrs, span))
