@@ -8,7 +8,7 @@ span already has win over inherited ones, so a step's own stage overrides the ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import baggage
@@ -70,7 +70,12 @@ def is_run(attrs: Mapping[str, Any]) -> bool:
 class AttributionSpanProcessor:
     """Start-time enrichment (used by ``EnrichingSpanProcessor``; not a stand-alone SpanProcessor)."""
 
-    def __init__(self, max_open_spans: int = MAX_OPEN_SPANS) -> None:
+    def __init__(
+        self,
+        max_open_spans: int = MAX_OPEN_SPANS,
+        on_run_start: Callable[[Span, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._on_run_start = on_run_start  # called with a run span and the attribution it now carries
         self._open: dict[int, dict[str, Any]] = {}
         self._max_open = max_open_spans
         self.overflow = 0  # spans not tabled because the table was full
@@ -114,6 +119,8 @@ class AttributionSpanProcessor:
         self._remember(
             span.get_span_context().span_id, {k: v for k, v in carried.items() if k != A.RUN_PARENT_ID}
         )
+        if run and self._on_run_start is not None:
+            self._on_run_start(span, carried)
         return carried
 
     @staticmethod

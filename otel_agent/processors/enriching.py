@@ -83,7 +83,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self.prices = prices or PriceBook(self.settings.price_file)
         self._downstream: tuple[SpanProcessor, ...] = tuple(downstream)
         self._lock = threading.Lock()
-        self._attribution = AttributionSpanProcessor()
+        self._attribution = AttributionSpanProcessor(on_run_start=self._run_started)
         self._rollup = RunRollup() if self.settings.rollup else None
         interval = self.settings.heartbeat_interval_s
         self._markers = RunMarkers(self._emit, interval) if self.settings.markers else None
@@ -109,9 +109,7 @@ class EnrichingSpanProcessor(SpanProcessor):
     # --- start ----------------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            carried = self._attribution.on_start(span, parent_context)
-            if carried is not None and carried.get(A.RUN_ID) == span_id_hex(span.context.span_id):
-                self._run_started(span, carried)
+            self._attribution.on_start(span, parent_context)  # calls _run_started for runs
         except Exception as exc:
             if contain("enrich.on_start", exc):
                 raise
