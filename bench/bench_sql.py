@@ -30,22 +30,31 @@ from otel_agent.store import Materialiser, make_engine, upgrade
 from otel_agent.store import models as M
 from otel_agent.store.content import ContentPolicy
 from otel_agent.store.plan import plan_batch
-from otel_agent.store.upsert import _copy_value, dedupe
+from otel_agent.store.upsert import _copy_rows, dedupe
 from tests.services import free_port, postgres_server
 from tests.test_store_traces import agent_trace
 
-RUNS = 600  # x 22 spans
+RUNS = 1000  # x 22 spans
 BATCH = 512
 REPEATS = 3
+WARM_UP_RUNS = 100
 
 
-def workload() -> list[list[SpanRecord]]:
-    spans = [r for seed in range(RUNS) for r in agent_trace(seed, fail_step=5 if seed % 3 == 0 else None)]
+def workload(seeds: range = range(RUNS)) -> list[list[SpanRecord]]:
+    spans = [r for seed in seeds for r in agent_trace(seed, fail_step=5 if seed % 3 == 0 else None)]
     return [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
+
+
+def warm_up() -> list[list[SpanRecord]]:
+    """Other runs written first and not timed: a long-lived exporter has its statements compiled and
+    prepared already; a fresh engine would spend the first batches on that."""
+    return workload(range(RUNS, RUNS + WARM_UP_RUNS))
 
 
 def materialise(engine: sa.Engine, batches: list[list[SpanRecord]]) -> float:
     store = Materialiser(engine)
+    for batch in warm_up():
+        store.write(batch)
     start = time.perf_counter()
     for batch in batches:
         store.write(batch)
@@ -84,29 +93,36 @@ def plain_rows(batches: list[list[SpanRecord]]) -> list[dict[str, list[dict[str,
 
 
 def bulk_insert(engine: sa.Engine, batches: list[dict[str, list[dict[str, Any]]]]) -> float:
-    tables = {"runs": M.runs, "steps": M.steps, "failures": M.failures}
+    _insert_all(engine, plain_rows(warm_up()))
     start = time.perf_counter()
+    _insert_all(engine, batches)
+    return time.perf_counter() - start
+
+
+def _insert_all(engine: sa.Engine, batches: list[dict[str, list[dict[str, Any]]]]) -> None:
+    tables = {"runs": M.runs, "steps": M.steps, "failures": M.failures}
     for batch in batches:
         with engine.begin() as conn:
             for name, rows in batch.items():
                 if rows:
                     conn.execute(tables[name].insert(), rows)
-    return time.perf_counter() - start
 
 
 def copy_insert(engine: sa.Engine, batches: list[dict[str, list[dict[str, Any]]]]) -> float:
     """PostgreSQL's fastest plain load: COPY each table's rows, same batches and transactions."""
+    _copy_all(engine, plain_rows(warm_up()))
     start = time.perf_counter()
+    _copy_all(engine, batches)
+    return time.perf_counter() - start
+
+
+def _copy_all(engine: sa.Engine, batches: list[dict[str, list[dict[str, Any]]]]) -> None:
+    tables = {"runs": M.runs, "steps": M.steps, "failures": M.failures}
     for batch in batches:
         with engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             for name, rows in batch.items():
                 if rows:
-                    columns = list(rows[0])
-                    with cursor.copy(f"COPY otel_{name} ({', '.join(columns)}) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row([_copy_value(row[c]) for c in columns])
-    return time.perf_counter() - start
+                    _copy_rows(conn, tables[name].name, tables[name], rows)  # the materialiser's own COPY
 
 
 def best_of(fresh: Callable[[], sa.Engine], run: Callable[[sa.Engine], float]) -> float:
