@@ -105,7 +105,9 @@ def test_invalid_spans_get_partial_success_and_valid_ones_are_kept() -> None:
 def test_full_queue_answers_unavailable_with_retry_info_in_both_trailers() -> None:
     writer = GatedWriter()
     writer.open.clear()
-    with running_sink(writer, sink_queue_spans=2, sink_writers=1, sink_retry_after_s=1.5) as sink:
+    with running_sink(
+        writer, sink_queue_spans=2, sink_batch_spans=2, sink_writers=1, sink_retry_after_s=1.5
+    ) as sink:
         channel, client = stub(sink.grpc_port)
         client.Export(pb_request([pb_span(1), pb_span(2)]), timeout=10)
         assert writer.entered.wait(30)
@@ -133,7 +135,9 @@ def test_real_exporter_backs_off_on_a_flood_and_loses_nothing(transport: str) ->
     writer.open.clear()
     batches = [sdk_spans(50) for _ in range(6)]
     results: list[SpanExportResult] = []
-    with running_sink(writer, sink_queue_spans=60, sink_writers=1, sink_retry_after_s=1.0) as sink:
+    with running_sink(
+        writer, sink_queue_spans=60, sink_batch_spans=50, sink_writers=1, sink_retry_after_s=1.0
+    ) as sink:
         exporter: GrpcExporter | HttpExporter
         if transport == "grpc":
             exporter = GrpcExporter(endpoint=f"127.0.0.1:{sink.grpc_port}", insecure=True, timeout=30)

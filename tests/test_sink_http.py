@@ -103,7 +103,12 @@ def test_full_queue_answers_503_with_retry_after_and_keeps_nothing_of_that_reque
     writer.open.clear()  # the database "hangs": the first batch is held inside write()
     with (
         running_sink(
-            writer, sink_grpc_endpoint="none", sink_queue_spans=4, sink_retry_after_s=2.5, sink_writers=1
+            writer,
+            sink_grpc_endpoint="none",
+            sink_queue_spans=4,
+            sink_batch_spans=4,
+            sink_retry_after_s=2.5,
+            sink_writers=1,
         ) as sink,
         httpx.Client(base_url=f"http://127.0.0.1:{sink.http_port}", timeout=10) as client,
     ):
