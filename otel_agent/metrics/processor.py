@@ -72,7 +72,7 @@ class MetricsSpanProcessor(SpanProcessor):
                 return
             self._buffer.append(sample)
         except Exception as exc:
-            with failures.guard("metrics"):
+            with failures.guard("metrics"):  # counted and logged (rate-limited); re-raised only under pytest
                 raise exc
 
     def _after_fork(self) -> None:
