@@ -137,3 +137,37 @@ def test_disabled_capture_installs_nothing(fake: FakeProvider) -> None:
 
     assert genai.instrument(GenAISettings(enabled=False)) == []
     assert not genai.is_instrumented()
+
+
+def test_a_bug_in_the_capture_never_reaches_the_application(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail open: a parser that raises is counted; the app gets its response, streamed or not."""
+    from otel_agent import guard
+    from otel_agent.genai import body, call
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(body.BodyReader, "feed", broken)
+    monkeypatch.setattr(call, "read_whole", broken)
+    guard.reraise_in_tests(False)
+    before = guard.failure_counts()
+    try:
+        with rig(fake) as r, httpx.Client() as client:
+            whole = client.post(fake.url + "/openai/v1/chat/completions", json={"model": "gpt-4o"})
+            with client.stream(
+                "POST", fake.url + "/openai/v1/chat/completions", json={"model": "gpt-4o", "stream": True}
+            ) as streamed:
+                chunks = b"".join(streamed.iter_raw())
+            spans = r.llm_spans()
+            assert len(spans) == 2  # both spans ended, and say why they know little
+            for span in spans:
+                assert "capture failed (RuntimeError)" in (span.attributes or {})[A.CAPTURE_ERROR]
+    finally:
+        guard.reraise_in_tests(None)
+    assert whole.json()["model"] == "gpt-4o"
+    assert chunks.endswith(b"data: [DONE]\n\n")
+    after = guard.failure_counts()
+    assert after.get("genai.capture", 0) > before.get("genai.capture", 0)
+    assert after.get("genai.stream", 0) > before.get("genai.stream", 0)

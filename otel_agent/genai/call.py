@@ -67,9 +67,14 @@ class Call:
     # --- the response --------------------------------------------------------------------------
     def read_whole_response(self, response: Any) -> None:
         """Non-streamed: the client has read and decoded the body already."""
-        read_whole(self.route.wire, self.facts, response.status_code, response.headers, response.content)
-        self._record_output(response)
-        self.end()
+        try:
+            read_whole(self.route.wire, self.facts, response.status_code, response.headers, response.content)
+            self._record_output(response)
+        except Exception as exc:  # our bug: the span still ends and says so; the guard above counts it
+            self.facts.note(f"capture failed ({type(exc).__name__})")
+            raise
+        finally:
+            self.end()
 
     def open_body(self, response: Any) -> BodyReader:
         self.body = BodyReader(
@@ -88,8 +93,13 @@ class Call:
         """how: read (to the end) | closed (by the app) | abandoned (garbage-collected) | failed."""
         if self._ended:
             return
-        if self.body is not None:
-            self.body.finish(complete=how == "read")
+        try:
+            if self.body is not None:
+                self.body.finish(complete=how == "read")
+        except Exception as exc:  # our bug: end the span anyway, saying so; the caller's guard counts it
+            self.facts.note(f"capture failed ({type(exc).__name__})")
+            self.end()
+            raise
         if how == "closed" and any(self.facts.finish_reasons):
             how = "read"  # SDKs close the response right after the final event, before the body's end
         if how == "failed" and exc is not None:

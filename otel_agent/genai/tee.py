@@ -39,15 +39,19 @@ class _Observed:
             self._call.first_chunk()
 
     def _flush(self) -> None:
-        held = self._held
-        if self._ended or not held:
+        held, body = self._held, self._call.body
+        if self._ended or not held or body is None:
             held.clear()
             return
         data = held[0] if len(held) == 1 else b"".join(held)
         held.clear()  # in place: the read loop holds a reference to this list
-        with guard(_COMPONENT):
-            assert self._call.body is not None
-            self._call.body.feed(data)
+        try:
+            body.feed(data)
+        except Exception as exc:  # stop reading this body (the bytes keep flowing) and say why on the span
+            self._call.facts.note(f"capture failed ({type(exc).__name__})")
+            self._call.body = None
+            with guard(_COMPONENT):
+                raise
 
     def _strip(self, chunk: bytes) -> bytes:
         assert self._stripper is not None
