@@ -314,3 +314,17 @@ def test_content_and_secrets_are_scrubbed_before_leaving_the_gateway(flowed: Sta
         assert A.GEN_AI_INPUT_MESSAGES not in span.attributes
         assert SECRET not in str(span.attributes)
         assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o"  # the rest is intact
+
+
+def test_rule_selectors_match_the_collectors_own_counter_names(flowed: Stack) -> None:
+    """The Collector's counters are named without _total in this version; the rules must still match."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{flowed.collector.metrics_target}/metrics", timeout=10) as response:
+        exposition = response.read().decode()
+    families = set(re.findall(r"^# TYPE (otelcol_receiver_refused_spans\w*) counter$", exposition, re.M))
+    assert families, "the Collector no longer exports otelcol_receiver_refused_spans"
+    rules = RULES.read_text()
+    selector = re.search(r'"(otelcol_receiver_refused_spans[^"]*)"', rules)
+    assert selector and all(re.fullmatch(selector.group(1), family) for family in families)

@@ -260,7 +260,8 @@ FAILURES = [
     ),
     prom(
         "Spans the Collector failed to send",
-        "sum by (exporter) (rate(otelcol_exporter_send_failed_spans_total[$__rate_interval]))",
+        "sum by (exporter) "
+        '(rate({__name__=~"otelcol_exporter_send_failed_spans(_total)?"}[$__rate_interval]))',
         unit="reqps",
         legend="{{exporter}}",
     ),
