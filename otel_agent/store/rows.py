@@ -6,7 +6,7 @@ column's size, so a 1 MB attribute costs its tail, never the row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -181,37 +181,61 @@ def placeholder_row(run_id: str, trace_id: str, now: datetime) -> dict[str, Any]
     }
 
 
+def _bounded(limit: int) -> Callable[[Any], str | None]:
+    return lambda value: text(value, limit)
+
+
+# Attribute -> (column, cleaner). A step row starts from a template and only the attributes a span
+# actually carries are visited: spans are sparse, so this is much cheaper than asking for every column.
+_STEP_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    **{name: (column, _bounded(NAME_CHARS)) for column, name in _ATTRIBUTION},
+    A.GEN_AI_PROVIDER_NAME: ("provider", _bounded(NAME_CHARS)),
+    A.GEN_AI_REQUEST_MODEL: ("request_model", _bounded(NAME_CHARS)),
+    A.GEN_AI_RESPONSE_MODEL: ("response_model", _bounded(NAME_CHARS)),
+    A.GEN_AI_TOOL_NAME: ("tool_name", _bounded(NAME_CHARS)),
+    A.COST_USD: ("cost_usd", number),
+    A.PRICE_SOURCE: ("price_source", _bounded(32)),
+    A.RETRY_ATTEMPT: ("retry_attempt", small_int),
+    A.TIME_TO_FIRST_CHUNK_S: ("time_to_first_chunk_s", number),
+    A.ERROR_CATEGORY: ("error_category", _bounded(64)),
+    A.ERROR_TYPE: ("error_type", _bounded(NAME_CHARS)),
+    **{name: (column, count) for column, name in _TOKEN_ATTRS},
+}
+_STEP_TEMPLATE: dict[str, Any] = {
+    **{column: None for column, _ in _STEP_FIELDS.values()},
+    **{column: 0 for column, _ in _TOKEN_ATTRS},
+    "input_content": None,
+    "output_content": None,
+}
+
+
 def step_row(record: SpanRecord, run_id: str | None, content: ContentPolicy) -> dict[str, Any]:
     attrs = record.attributes
+    row = _STEP_TEMPLATE.copy()
+    for key, value in attrs.items():
+        field = _STEP_FIELDS.get(key)
+        if field is not None:
+            row[field[0]] = field[1](value)
     operation = attrs.get(A.GEN_AI_OPERATION_NAME)
-    row = {
-        "span_id": record.span_id,
-        "trace_id": record.trace_id,
-        "parent_span_id": record.parent_span_id,
-        "run_id": run_id,
-        "name": text(record.name, LONG_NAME_CHARS),
-        "kind": _STEP_KINDS.get(operation, "span") if isinstance(operation, str) else "span",
-        "operation": text(operation, 64),
-        "status": _STEP_STATUS.get(record.status_code, "unset"),
-        **_attribution(attrs, _ATTRIBUTION),
-        "provider": text(attrs.get(A.GEN_AI_PROVIDER_NAME), NAME_CHARS),
-        "request_model": text(attrs.get(A.GEN_AI_REQUEST_MODEL), NAME_CHARS),
-        "response_model": text(attrs.get(A.GEN_AI_RESPONSE_MODEL), NAME_CHARS),
-        "tool_name": text(attrs.get(A.GEN_AI_TOOL_NAME), NAME_CHARS),
-        "started_at": time_from_nanos(record.start_time_unix_nano),
-        "ended_at": time_from_nanos(record.end_time_unix_nano),
-        "duration_ms": duration_ms(record.start_time_unix_nano, record.end_time_unix_nano),
-        "cost_usd": number(attrs.get(A.COST_USD)),
-        "price_source": text(attrs.get(A.PRICE_SOURCE), 32),
-        "retry_attempt": small_int(attrs.get(A.RETRY_ATTEMPT)),
-        "time_to_first_chunk_s": number(attrs.get(A.TIME_TO_FIRST_CHUNK_S)),
-        "error_category": _error_category(record),
-        "error_type": text(attrs.get(A.ERROR_TYPE), NAME_CHARS),
-        "input_content": content.apply(attrs.get(A.GEN_AI_INPUT_MESSAGES)),
-        "output_content": content.apply(attrs.get(A.GEN_AI_OUTPUT_MESSAGES)),
-    }
-    for column, name in _TOKEN_ATTRS:
-        row[column] = count(attrs.get(name))
+    start, end = record.start_time_unix_nano, record.end_time_unix_nano
+    row.update(
+        span_id=record.span_id,
+        trace_id=record.trace_id,
+        parent_span_id=record.parent_span_id,
+        run_id=run_id,
+        name=text(record.name, LONG_NAME_CHARS),
+        kind=_STEP_KINDS.get(operation, "span") if isinstance(operation, str) else "span",
+        operation=text(operation, 64),
+        status=_STEP_STATUS.get(record.status_code, "unset"),
+        started_at=time_from_nanos(start),
+        ended_at=time_from_nanos(end),
+        duration_ms=duration_ms(start, end),
+    )
+    if row["error_category"] is None and record.status_code == "ERROR":
+        row["error_category"] = "unknown"
+    if content.enabled:
+        row["input_content"] = content.apply(attrs.get(A.GEN_AI_INPUT_MESSAGES))
+        row["output_content"] = content.apply(attrs.get(A.GEN_AI_OUTPUT_MESSAGES))
     return row
 
 
