@@ -226,3 +226,23 @@ def test_content_is_off_by_default_and_redacted_when_on(fake: FakeProvider) -> N
     assert "my key is [REDACTED]" in on[A.GEN_AI_INPUT_MESSAGES]
     assert "Hello from the fake provider" in on[A.GEN_AI_OUTPUT_MESSAGES]
     assert not any(secret in str(value) for value in on.values())
+
+
+async def test_stream_usage_opt_in_async_raw_bytes(fake: FakeProvider) -> None:
+    """httpx2's async client read as raw bytes: the same bytes minus exactly the usage chunk."""
+
+    async def read(r: Rig) -> bytes:
+        async with (
+            httpx2.AsyncClient() as client,
+            client.stream("POST", fake.url + CHAT, json=BODY) as response,
+        ):
+            return b"".join([chunk async for chunk in response.aiter_raw()])
+
+    with rig(fake) as plain:
+        without = await read(plain)
+    with rig(fake, stream_usage=True) as r:
+        got = await read(r)
+        attrs = r.one_llm_span()
+    assert b'"choices":[]' not in got
+    assert got.replace(b',"usage":null', b"") == without  # the provider's own nulls stay
+    assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == 12
