@@ -83,9 +83,13 @@ def span_record(span: Span, resource: Mapping[str, AttributeValue], scope_name: 
         status_message=span.status.message or None,
         attributes=attributes_dict(span.attributes),
         resource_attributes=resource,
-        events=tuple(SpanEvent(e.name, e.time_unix_nano, attributes_dict(e.attributes)) for e in span.events),
+        events=_events(span) if span.events else (),
         scope_name=scope_name,
     )
+
+
+def _events(span: Span) -> tuple[SpanEvent, ...]:
+    return tuple(SpanEvent(e.name, e.time_unix_nano, attributes_dict(e.attributes)) for e in span.events)
 
 
 def _id_hex(raw: bytes, size: int, name: str) -> str:
@@ -112,13 +116,19 @@ def _enum(table: Mapping[int, str], value: int, name: str) -> str:
         raise InvalidSpan(f"unknown {name} {value}") from None
 
 
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
 def attributes_dict(pairs: Iterable[KeyValue]) -> dict[str, AttributeValue]:
     """KeyValue list -> plain dict; empty values are skipped, a repeated key keeps its last value."""
     out: dict[str, AttributeValue] = {}
     for kv in pairs:
-        value = any_value(kv.value)
-        if value is not None:
-            out[kv.key] = value
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind in _SCALARS:  # the hot path: most attributes are scalars
+            out[kv.key] = getattr(value, kind)
+        elif kind is not None:
+            out[kv.key] = any_value(value)
     return out
 
 
