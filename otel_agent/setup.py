@@ -67,7 +67,10 @@ def _wrap_existing(provider: TracerProvider, wrapper: EnrichingSpanProcessor) ->
 
 
 def install_propagator(settings: Settings) -> bool:
-    """tracecontext + allow-listed baggage, unless the user chose propagators (then warn about leaks)."""
+    """tracecontext + allow-listed baggage, unless the user chose propagators (OTEL_PROPAGATORS or a
+    declarative OTEL_CONFIG_FILE); a chosen standard ``baggage`` propagator gets a warning about leaks."""
+    if os.environ.get("OTEL_CONFIG_FILE"):
+        return False  # declarative configuration: the file's `propagator` section decides
     chosen = os.environ.get("OTEL_PROPAGATORS")
     if chosen:
         if "baggage" in [p.strip() for p in chosen.split(",")]:

@@ -144,3 +144,30 @@ def test_every_configured_exporter_sees_the_same_enriched_spans(tmp_path: Path, 
     assert otlp, f"no chat span reached the OTLP receiver: {out.stderr[-2000:]}"
     assert otlp[A.COST_USD].double_value == pytest.approx(console[A.COST_USD])
     assert otlp[A.PROJECT].string_value == console[A.PROJECT] == "books"
+
+
+CONFIG_FILE = """
+file_format: "1.1"
+resource:
+  attributes:
+    - name: service.name
+      value: declared-writer
+tracer_provider:
+  processors:
+    - simple:
+        exporter:
+          console: {}
+"""
+
+
+def test_declarative_config_file_exporters_see_enriched_spans(tmp_path: Path) -> None:
+    """With OTEL_CONFIG_FILE the SDK's configurator ignores span_processors=; we adopt what it built."""
+    import opentelemetry.configuration  # noqa: F401  (a dev dependency: fail loudly if it is missing)
+
+    config = tmp_path / "otel.yaml"
+    config.write_text(CONFIG_FILE)
+    spans = _by_name(_console_spans(_run(tmp_path, OTEL_CONFIG_FILE=str(config)).stdout))
+    chat = spans["chat gpt-4o"]
+    assert chat["attributes"][A.COST_USD] == pytest.approx(0.006045)
+    assert chat["attributes"][A.PROJECT] == "books"
+    assert chat["resource"]["attributes"]["service.name"] == "declared-writer"

@@ -156,3 +156,10 @@ def test_settings_parse_and_fall_back_on_bad_values(
 ) -> None:
     assert getattr(Settings.from_env(env), field) == expected
     assert (next(iter(env)) in caplog.text) is warns  # a bad value is reported, naming the variable
+
+
+def test_declarative_config_keeps_its_own_propagators(monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = object()
+    propagate.set_global_textmap(marker)  # type: ignore[arg-type]
+    monkeypatch.setenv("OTEL_CONFIG_FILE", "/etc/otel.yaml")
+    assert setup.install_propagator(QUIET) is False and propagate.get_global_textmap() is marker
