@@ -228,3 +228,20 @@ def test_a_users_own_pytest_run_never_sees_our_exceptions(monkeypatch: pytest.Mo
     assert not guard._should_reraise()
     with guard.guard("test.component"):
         raise RuntimeError("contained even under pytest")
+
+
+def test_a_forked_child_does_not_heartbeat_its_parents_runs(captured: Captured) -> None:
+    import os
+
+    with agent_run("parent-run"):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its marker table must be empty
+            open_runs = len(captured.wrapper._markers._open)  # type: ignore[union-attr]
+            os.write(write, str(open_runs).encode())
+            os._exit(0)
+        os.close(write)
+        child_saw = os.read(read, 16).decode()
+        os.waitpid(pid, 0)
+        assert len(captured.wrapper._markers._open) == 1  # type: ignore[union-attr]
+    assert child_saw == "0"

@@ -16,6 +16,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,6 +73,17 @@ class RunMarkers:
         self._pid = os.getpid()
         self.overflow = 0
         self.sent = 0
+        if hasattr(os, "register_at_fork"):
+            # A forked child must not heartbeat its parent's runs; it starts with none and no thread.
+            ref = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (method := ref()) is not None and method())
+
+    def _after_fork(self) -> None:
+        self._open = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+        self._pid = os.getpid()
 
     def run_started(self, span: Span, carried: Mapping[str, Any]) -> None:
         snapshot = dict(carried)
