@@ -250,3 +250,23 @@ async def test_google_genai_sync_async_stream(r: Rig) -> None:
         assert attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 321
         assert attrs[A.COST_USD] > 0
     assert sum(1 for s in spans if (s.attributes or {}).get(A.TIME_TO_FIRST_CHUNK_S)) == 2
+
+
+def test_retried_attempt_on_a_foreign_span_is_an_event(r: Rig) -> None:
+    limited = replies.json_reply(
+        {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
+        429,
+        {"retry-after-ms": "10"},
+    )
+    r.fake.script(limited, path_contains="/anthropic/")
+    client = anthropic.Anthropic(
+        base_url=r.anthropic_url, api_key="k", max_retries=1, open_telemetry={"tracer_provider": r.provider}
+    )
+    client.messages.create(model="claude-3-5-sonnet-20240620", max_tokens=5, messages=MESSAGES)
+    (span,) = r.llm_spans()
+    events = [e for e in span.events if e.name == "otel_agent.genai.attempt"]
+    assert [(e.attributes or {}).get(A.ERROR_CATEGORY) for e in events] == ["rate_limit"]
+    attrs = dict(span.attributes or {})
+    assert attrs[A.RETRY_ATTEMPT] == 1
+    assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == 1234
+    assert A.ERROR_CATEGORY not in attrs

@@ -23,6 +23,7 @@ from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.providers import Route
 from otel_agent.genai.settings import GenAISettings
 from otel_agent.genai.strip import UsageChunkStripper
+from otel_agent.guard import record_failure
 
 # When enriching a foreign span, errors of single attempts go on events: the SDK may retry and succeed,
 # and a span attribute cannot be taken back.
@@ -43,9 +44,9 @@ class Call:
         self.settings = settings
         self.started = time.perf_counter()
         self.strip_usage = False  # we added include_usage to the request: hide that chunk
+        self.span_attempt = 0  # the SDK's retry count, for attempt events on a foreign span
         self.body: BodyReader | None = None
         self._ended = False
-        self._read_to_end = False
 
     # --- around the send -------------------------------------------------------------------------
     def attach(self) -> object | None:
@@ -60,9 +61,15 @@ class Call:
             otel_context.detach(token)  # type: ignore[arg-type]
 
     def failed(self, exc: BaseException) -> None:
-        """The send raised (connect error, timeout, cancellation): the app gets the same exception."""
-        read_exception(exc, self.facts)
-        self.end()
+        """The send raised (connect error, timeout, cancellation): the app gets the same exception.
+
+        Runs inside the application's exception handling, so a bug here is only counted and logged,
+        never raised (even under pytest): it would replace the application's own exception."""
+        try:
+            read_exception(exc, self.facts)
+            self.end()
+        except Exception as bug:
+            record_failure("genai.capture", bug)
 
     # --- the response --------------------------------------------------------------------------
     def read_whole_response(self, response: Any) -> None:
@@ -147,8 +154,6 @@ class Call:
             event[A.RETRY_ATTEMPT] = self.span_attempt
             self.span.add_event(ATTEMPT_EVENT, event)
         self.span.set_attributes({k: v for k, v in attributes.items() if k not in _ERROR_KEYS})
-
-    span_attempt = 0
 
 
 def start_span(tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Span:
