@@ -104,6 +104,9 @@ def build_grpc_server(
     options = [
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.so_reuseport", 0),  # a second sink on the same port must fail, not share it silently
+        # Clients reconnect every few minutes, so spans spread over sinks added behind a load balancer.
+        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_grace_ms", 30_000),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
     server.add_generic_rpc_handlers((export_handler(receiver),))
