@@ -16,7 +16,7 @@ from otel_agent.metrics import names as N
 from otel_agent.metrics import pipeline
 from otel_agent.metrics.cardinality import CardinalityGuard
 from otel_agent.metrics.inflight import InFlightRuns
-from otel_agent.metrics.samples import LlmSample, MarkerSample, RunSample, Sample
+from otel_agent.metrics.samples import LlmSample, MarkerSample, RunSample, Sample, as_count, as_number
 from otel_agent.metrics.totals import CounterTotals
 
 _PROVIDER_MODEL = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL)
@@ -157,17 +157,20 @@ class AgentInstruments:
         ctx = _exemplar_context(s.context)
         labels = s.model + s.attribution
         self.duration.record(s.duration_s, self.g_duration.attributes(labels + (s.error_type,)), ctx)
-        if s.time_to_first_chunk_s is not None:
-            self.ttfc.record(s.time_to_first_chunk_s, self.g_ttfc.attributes(labels), ctx)
-        for token_type, count in zip((A.TOKEN_TYPE_INPUT, A.TOKEN_TYPE_OUTPUT), s.tokens[:2], strict=True):
+        ttfc = as_number(s.time_to_first_chunk_s)
+        if ttfc is not None:
+            self.ttfc.record(ttfc, self.g_ttfc.attributes(labels), ctx)
+        tokens = [as_count(value) for value in s.tokens]
+        for token_type, count in zip((A.TOKEN_TYPE_INPUT, A.TOKEN_TYPE_OUTPUT), tokens[:2], strict=True):
             if count is not None:
                 self.token_usage.record(count, self.g_token_usage.attributes(labels + (token_type,)), ctx)
         cost_labels = (s.model[1], s.model[2]) + s.attribution
-        for token_type, count in zip(_TOKEN_TYPES, s.tokens, strict=True):
+        for token_type, count in zip(_TOKEN_TYPES, tokens, strict=True):
             if count:
                 self.tokens.add(count, self.g_tokens.attributes(cost_labels + (token_type,)))
-        if s.cost_usd is not None:
-            self.cost.add(s.cost_usd, self.g_cost.attributes(cost_labels))
+        cost = as_number(s.cost_usd)
+        if cost is not None:
+            self.cost.add(cost, self.g_cost.attributes(cost_labels))
         if s.unpriced:
             self.unpriced.add(1, self.g_unpriced.attributes(cost_labels))
 

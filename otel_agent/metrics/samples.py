@@ -25,9 +25,9 @@ class LlmSample(NamedTuple):
     model: tuple[Any, Any, Any, Any]  # names.MODEL_LABELS values
     attribution: tuple[Any, Any, Any, Any]  # names.ATTRIBUTION_LABELS values
     duration_s: float
-    time_to_first_chunk_s: float | None
-    tokens: tuple[int | None, int | None, int | None, int | None, int | None]  # in, out, cache r/w, reasoning
-    cost_usd: float | None
+    time_to_first_chunk_s: Any  # raw attribute value: as_number() when drained
+    tokens: tuple[Any, Any, Any, Any, Any]  # in, out, cache read, cache creation, reasoning: as_count()
+    cost_usd: Any  # raw: as_number()
     unpriced: bool
     error_type: str | None
     context: SpanContext | None
@@ -100,14 +100,14 @@ def _seconds(span: ReadableSpan) -> float:
     return (end - start) / 1e9
 
 
-def _count(value: Any) -> int | None:
+def as_count(value: Any) -> int | None:
     # Enrichment already normalised usage; anything odd here (negative, text, bool) is simply not counted.
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return float(value)
     return None
@@ -118,26 +118,28 @@ def _is_error(span: ReadableSpan) -> bool:
 
 
 def _llm(span: ReadableSpan, attrs: Mapping[str, Any], operation: str) -> LlmSample:
+    # Values are taken raw (checked with as_count / as_number when drained): this runs per LLM span on
+    # the application's thread, where every function call counts.
+    get = attrs.get
     error_type = None
-    if _is_error(span):
-        error_type = attrs.get(A.ERROR_TYPE) or SEMCONV_OTHER_ERROR
+    if span.status.status_code is StatusCode.ERROR:
+        error_type = get(A.ERROR_TYPE) or SEMCONV_OTHER_ERROR
     return LlmSample(
-        model=(operation, attrs.get(A.GEN_AI_PROVIDER_NAME), attrs.get(A.GEN_AI_REQUEST_MODEL),
-               attrs.get(A.GEN_AI_RESPONSE_MODEL)),
-        attribution=_attribution(attrs),
-        duration_s=_seconds(span),
-        time_to_first_chunk_s=_number(attrs.get(A.TIME_TO_FIRST_CHUNK_S)),
-        tokens=(
-            _count(attrs.get(A.GEN_AI_USAGE_INPUT_TOKENS)),
-            _count(attrs.get(A.GEN_AI_USAGE_OUTPUT_TOKENS)),
-            _count(attrs.get(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
-            _count(attrs.get(A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)),
-            _count(attrs.get(A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+        (operation, get(A.GEN_AI_PROVIDER_NAME), get(A.GEN_AI_REQUEST_MODEL), get(A.GEN_AI_RESPONSE_MODEL)),
+        (get(A.PROJECT), get(A.STAGE), get(A.AGENT_ROLE), get(A.GEN_AI_AGENT_NAME)),
+        _seconds(span),
+        get(A.TIME_TO_FIRST_CHUNK_S),
+        (
+            get(A.GEN_AI_USAGE_INPUT_TOKENS),
+            get(A.GEN_AI_USAGE_OUTPUT_TOKENS),
+            get(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+            get(A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
+            get(A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
         ),
-        cost_usd=_number(attrs.get(A.COST_USD)),
-        unpriced=attrs.get(A.PRICE_SOURCE) == A.PRICE_SOURCE_UNPRICED,
-        error_type=error_type,
-        context=span.context,
+        get(A.COST_USD),
+        get(A.PRICE_SOURCE) == A.PRICE_SOURCE_UNPRICED,
+        error_type,
+        span.context,
     )
 
 
@@ -154,8 +156,8 @@ def _run(span: ReadableSpan, attrs: Mapping[str, Any]) -> RunSample:
     if status == "failed":
         raw = attrs.get(A.ERROR_CATEGORY)
         category = raw if raw in _CATEGORIES else "unknown"
-    llm_calls = _count(attrs.get(A.ROLLUP_LLM_CALLS))
-    tool_calls = _count(attrs.get(A.ROLLUP_TOOL_CALLS))
+    llm_calls = as_count(attrs.get(A.ROLLUP_LLM_CALLS))
+    tool_calls = as_count(attrs.get(A.ROLLUP_TOOL_CALLS))
     steps = None if llm_calls is None and tool_calls is None else (llm_calls or 0) + (tool_calls or 0)
     context = span.context
     return RunSample(
