@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,14 @@ def make_spans(provider: TracerProvider, fail: bool = False) -> None:
         tracer.start_as_current_span("invoke_agent writer", attributes=run_attrs),
         tracer.start_as_current_span("chat gpt-4o") as call,
     ):
-        call.set_attributes({A.GEN_AI_OPERATION_NAME: A.OP_CHAT, A.GEN_AI_USAGE_INPUT_TOKENS: 12,
-                             A.GEN_AI_USAGE_OUTPUT_TOKENS: 3, A.COST_USD: 0.25})  # fmt: skip
+        call.set_attributes(
+            {
+                A.GEN_AI_OPERATION_NAME: A.OP_CHAT,
+                A.GEN_AI_USAGE_INPUT_TOKENS: 12,
+                A.GEN_AI_USAGE_OUTPUT_TOKENS: 3,
+                A.COST_USD: 0.25,
+            }
+        )
         if fail:
             call.record_exception(TimeoutError("provider timed out"))
             call.set_status(StatusCode.ERROR, "provider timed out")
@@ -145,8 +152,13 @@ class RestartablePostgres:
         self.tmp = tempfile.mkdtemp(prefix="otel-agent-pg-outage-")
         os.chmod(self.tmp, 0o777)
         self.data, self.port = os.path.join(self.tmp, "data"), free_port()
-        subprocess.run(_as_postgres_user([str(self.initdb), "-D", self.data, "-U", "postgres", "-A", "trust",
-                                          "--no-sync"]), check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            _as_postgres_user(
+                [str(self.initdb), "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync"]
+            ),
+            check=True,
+            capture_output=True,
+        )
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
@@ -214,13 +226,26 @@ def test_the_entry_point_under_opentelemetry_instrument(tmp_path: Path) -> None:
     """)
     )
     url = f"sqlite:///{tmp_path}/app.db"
-    env = {**os.environ, "OTEL_TRACES_EXPORTER": "otel_agent_sql", "OTEL_METRICS_EXPORTER": "none",
-           "OTEL_LOGS_EXPORTER": "none", "OTEL_PYTHON_DISTRO": "otel_agent",
-           "OTEL_PYTHON_CONFIGURATOR": "otel_agent", "OTEL_AGENT_DATABASE_URL": url,
-           "OTEL_AGENT_SPOOL_DIR": str(tmp_path / "spool"), "OTEL_SERVICE_NAME": "book-app"}  # fmt: skip
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "otel_agent_sql",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_PYTHON_DISTRO": "otel_agent",
+        "OTEL_PYTHON_CONFIGURATOR": "otel_agent",
+        "OTEL_AGENT_DATABASE_URL": url,
+        "OTEL_AGENT_SPOOL_DIR": str(tmp_path / "spool"),
+        "OTEL_SERVICE_NAME": "book-app",
+    }
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    done = subprocess.run([str(instrument), sys.executable, str(script)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [str(instrument), sys.executable, str(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     (run,) = rows(url, M.runs)
     assert (run["status"], run["project"], run["user_id"], run["service_name"]) == (
@@ -241,3 +266,29 @@ def test_an_unusable_url_never_breaks_start_up_and_loses_nothing(tmp_path: Path)
     assert sql.export(_spans()) == SpanExportResult.SUCCESS and sql.spool.pending() == 1
     sql.shutdown()
     assert sql.spool.pending() == 1  # still on disk for a process with a working URL
+
+
+def test_the_exporter_marks_silent_runs_stalled(tmp_path: Path) -> None:
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    url = f"sqlite:///{tmp_path}/x.db"
+    sql = exporter(url, tmp_path / "spool", stall_after_s=60.0)
+    run = SpanContext(trace_id=0xABC, span_id=0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    hour_ago = time.time_ns() - 3600 * 10**9
+    captured: list[ReadableSpan] = []
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_Capture(captured)))
+    attrs = {A.MARKER: A.MARKER_RUN_START, A.RUN_ID: f"{0xDEF:016x}", A.RUN_START_TIME: hour_ago}
+    marker = provider.get_tracer("t").start_span(
+        A.MARKER_SPAN_NAME,
+        otel_trace.set_span_in_context(NonRecordingSpan(run)),
+        attributes=attrs,
+        start_time=hour_ago,
+    )
+    marker.end(end_time=hour_ago)
+    assert sql.export(captured) == SpanExportResult.SUCCESS  # the first export also sweeps
+    (row,) = rows(url, M.runs)
+    assert row["status"] == "stalled"
+    (failure,) = rows(url, M.failures)
+    assert (failure["source"], failure["error_category"]) == ("stall", "stalled")

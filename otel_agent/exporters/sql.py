@@ -170,7 +170,10 @@ class SqlSpanExporter(SpanExporter):
         now = time.monotonic()
         if self.materialiser is not None and now - self._last_sweep >= SWEEP_INTERVAL_S:
             self._last_sweep = now
-            self.materialiser.sweep(self.stall_after_s)
+            try:  # the batch is stored already: a failed sweep must not count it as lost
+                self.materialiser.sweep(self.stall_after_s)
+            except Exception as exc:
+                record_failure(COMPONENT + ".sweep", exc)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Replay the whole spool if the database is reachable (the BSP has already exported its queue)."""
