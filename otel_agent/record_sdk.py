@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_agent.record import SpanEvent, SpanRecord
@@ -9,6 +13,21 @@ from otel_agent.record import SpanEvent, SpanRecord
 
 def _hex(value: int, digits: int) -> str:
     return f"{value:0{digits}x}"
+
+
+# Every span of a process shares one Resource: copy its attributes once. One tuple, swapped whole, so a
+# reader in another exporter thread never pairs one resource with another's attributes.
+_last_resource: list[tuple[Any, Mapping[str, Any]]] = [(None, {})]
+
+
+def _resource_attributes(resource: Resource | None) -> Mapping[str, Any]:
+    if resource is None:
+        return {}
+    last = _last_resource[0]
+    if last[0] is not resource:
+        last = (resource, dict(resource.attributes))
+        _last_resource[0] = last
+    return last[1]
 
 
 def record_from_span(span: ReadableSpan) -> SpanRecord:
@@ -29,7 +48,7 @@ def record_from_span(span: ReadableSpan) -> SpanRecord:
         status_code=status.status_code.name if status is not None else "UNSET",
         status_message=status.description if status is not None else None,
         attributes=dict(span.attributes or {}),
-        resource_attributes=dict(span.resource.attributes) if span.resource is not None else {},
+        resource_attributes=_resource_attributes(span.resource),
         events=tuple(SpanEvent(e.name, e.timestamp, dict(e.attributes or {})) for e in span.events),
         scope_name=span.instrumentation_scope.name if span.instrumentation_scope is not None else None,
     )
