@@ -265,6 +265,7 @@ def edge_collector(gateways: list[str], work_dir: Path) -> tuple[ServiceProcess,
         "OTEL_AGENT_COLLECTOR_METRICS_HOST": "127.0.0.1",
         "OTEL_AGENT_COLLECTOR_METRICS_PORT": str(ports["metrics"]),
         "OTEL_AGENT_GATEWAYS": "[" + ", ".join(gateways) + "]",
+        "OTEL_AGENT_QUEUE_DIR": str(work_dir / "edge-queue"),
         "OTEL_AGENT_BATCH_TIMEOUT": "200ms",
     }
     args = [collector_binary(), f"--config={AGENT_CONFIG}"]

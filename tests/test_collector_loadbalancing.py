@@ -92,3 +92,26 @@ def test_each_trace_lands_whole_on_one_gateway(
     assert not split, f"{len(split)} traces split across gateways"
     per_gateway = [sum(1 for seen in gateways_of.values() if index in seen) for index in range(2)]
     assert min(per_gateway) > 0, f"one gateway got nothing: {per_gateway}"
+
+
+def test_an_edge_restart_while_the_gateways_are_down_loses_nothing(
+    two_gateways: tuple[list[GatewayCollector], list[RecordingTraceBackend]],
+) -> None:
+    gateways, sinks = two_gateways
+    for gateway in gateways:
+        gateway.process.stop()
+    work_dir = gateways[0].work_dir.parent
+    edge, endpoint = edge_collector([f"127.0.0.1:{g.ports['grpc']}" for g in gateways], work_dir)
+    edge.start()
+    try:
+        sent = send_traces(endpoint)  # accepted by the edge, queued on its disk
+        edge.stop()
+        edge.start()
+        for gateway in gateways:
+            gateway.process.start()
+        total = TRACES * SPANS_PER_TRACE
+        arrived = wait_until(lambda: sum(len(s.snapshot()) for s in sinks) >= total, 60)
+        assert arrived, edge.log_tail()
+    finally:
+        edge.stop()
+    assert {span.trace_id for sink in sinks for span in sink.snapshot()} == sent
