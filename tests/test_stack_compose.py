@@ -144,3 +144,12 @@ def test_a_missing_mount_is_caught() -> None:
     """The existence check can fail: a service mounting a file that is not there."""
     service = {"volumes": ["./deploy/no-such-file.yaml:/etc/x.yaml:ro"]}
     assert not all(source.exists() for source, _ in bind_mounts(service))
+
+
+def test_our_services_set_only_settings_that_exist() -> None:
+    """A misspelt OTEL_AGENT_* variable would be ignored silently; each must be one Settings reads."""
+    known = (REPO_ROOT / "otel_agent" / "settings.py").read_text()
+    for name in ("migrate", "sink", "example"):
+        for variable in services()[name].get("environment", {}):
+            if variable.startswith("OTEL_AGENT_"):
+                assert f'"{variable}"' in known, f"{name}: {variable}"
