@@ -153,3 +153,10 @@ def test_our_services_set_only_settings_that_exist() -> None:
         for variable in services()[name].get("environment", {}):
             if variable.startswith("OTEL_AGENT_"):
                 assert f'"{variable}"' in known, f"{name}: {variable}"
+
+
+def test_the_collector_service_sets_only_variables_its_config_reads() -> None:
+    service = services()["collector"]
+    config = host_path(service, flag(service, "--config")).read_text()
+    for variable in service["environment"]:
+        assert "${env:" + variable in config, variable
