@@ -125,28 +125,43 @@ def _copy_all(engine: sa.Engine, batches: list[dict[str, list[dict[str, Any]]]])
                     _copy_rows(conn, tables[name].name, tables[name], rows)  # the materialiser's own COPY
 
 
-def best_of(fresh: Callable[[], sa.Engine], run: Callable[[sa.Engine], float]) -> float:
-    times = []
-    for _ in range(REPEATS):
-        engine = fresh()
-        upgrade(engine)
-        times.append(run(engine))
+def timed(fresh: Callable[[], sa.Engine], run: Callable[[sa.Engine], float]) -> float:
+    engine = fresh()
+    upgrade(engine)
+    try:
+        return run(engine)
+    finally:
         engine.dispose()
-    return min(times)
+
+
+def best_of_alternating(
+    fresh: Callable[[], sa.Engine], runs: dict[str, Callable[[sa.Engine], float]]
+) -> dict[str, float]:
+    """Best time of each, with their repeats interleaved, so load from elsewhere on the machine hits
+    the materialiser and its baselines alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(REPEATS):
+        for name, run in runs.items():
+            times[name].append(timed(fresh, run))
+    return {name: min(values) for name, values in times.items()}
 
 
 def compare(label: str, fresh: Callable[[], sa.Engine], with_copy: bool = False) -> float:
     batches = workload()
     spans = sum(len(b) for b in batches)
     rows = plain_rows(batches)
-    ours = spans / best_of(fresh, lambda e: materialise(e, batches))
-    limits = {"executemany INSERT": spans / best_of(fresh, lambda e: bulk_insert(e, rows))}
+    runs = {
+        "materialiser": lambda e: materialise(e, batches),
+        "executemany INSERT": lambda e: bulk_insert(e, rows),
+    }
     if with_copy:
-        limits["COPY"] = spans / best_of(fresh, lambda e: copy_insert(e, rows))
+        runs["COPY"] = lambda e: copy_insert(e, rows)
+    rates = {name: spans / seconds for name, seconds in best_of_alternating(fresh, runs).items()}
+    ours = rates.pop("materialiser")
     print(
         f"{label}: materialiser {ours:,.0f} spans/s ({spans} spans in batches of {BATCH}, best of {REPEATS})"
     )
-    for name, limit in limits.items():
+    for name, limit in rates.items():
         print(
             f"{label}:   limit, plain {name} of the same rows: {limit:,.0f} spans/s"
             f" -> ratio {ours / limit:.2f}x"
