@@ -282,3 +282,23 @@ def test_threads_ending_spans_while_collecting_lose_nothing() -> None:
     collector.join()
     assert _total(h.points(names.COST.name)) == pytest.approx(0.25 * 2000)
     assert _only(h.points(names.RUNS_FINISHED.name)).value == 2000
+
+
+def test_contained_failures_are_reported(h: Harness) -> None:
+    from otel_agent.guard import record_failure
+
+    record_failure("test_metrics_component", ValueError("contained"))
+    h.llm()
+    point = _only(h.points(names.INTERNAL_FAILURES.name), **{A.COMPONENT: "test_metrics_component"})
+    assert point.value >= 1
+
+
+def test_registered_as_an_extension_and_off_by_setting() -> None:
+    from otel_agent.extensions import build_span_processors
+    from otel_agent.metrics import from_settings
+    from otel_agent.settings import Settings
+
+    assert any(isinstance(p, MetricsSpanProcessor) for p in build_span_processors(Settings()))
+    assert from_settings(Settings(metrics=False)) is None
+    built = from_settings(Settings.from_env({"OTEL_AGENT_METRICS_MAX_SERIES": "7"}))
+    assert built is not None and built._max_series == 7
