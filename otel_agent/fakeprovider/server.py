@@ -55,7 +55,9 @@ class FakeProvider:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeProvider:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-provider", daemon=True
+        )  # a short poll interval: stop() returns in 50 ms instead of 500
         self._thread.start()
         return self
 
