@@ -104,8 +104,12 @@ class WriterPool:
         with suppress_instrumentation():  # our own SQL must not be traced back into the pipeline
             while not self._queue.drained():
                 batch = self._queue.take(self._batch_size, 0.1, self._linger_s)
-                if batch:
+                if not batch:
+                    continue
+                try:
                     self._write(batch)
+                except Exception as exc:  # a bug of ours: the thread must live on; the batch is counted
+                    self._lose(batch, f"internal error {exc!r}")
 
     def _write(self, batch: Sequence[SpanRecord]) -> None:
         delay = self._retry_initial_s
