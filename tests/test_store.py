@@ -230,7 +230,21 @@ def test_markers_show_a_run_in_flight_and_never_reopen_it(store: Materialiser, e
     store.write([marker(run, A.MARKER_RUN_HEARTBEAT, heartbeat - 1000)])  # a late, older heartbeat
     row = run_row(engine, run.span_id)
     assert row["status"] == "succeeded" and row["span_seen"] is True
-    assert row["last_heartbeat_at"] == datetime.fromtimestamp(heartbeat / 1e9, timezone.utc)
+    last_step_end = max(r.end_time_unix_nano for r in trace[:-1])  # a finished step is a sign of life too
+    assert last_step_end > heartbeat
+    assert row["last_heartbeat_at"] == datetime.fromtimestamp(last_step_end / 1e9, timezone.utc)
+
+
+def test_a_run_whose_steps_keep_finishing_does_not_stall(store: Materialiser, engine: sa.Engine) -> None:
+    trace = agent_trace(6, with_markers=False)  # no markers at all, as from another language
+    run = trace[-1]
+    started = datetime.fromtimestamp(run.start_time_unix_nano / 1e9, timezone.utc)
+    t0 = run.start_time_unix_nano
+    late_step = span(run.trace_id, "00000000000000bb", run.span_id, "chat late", {A.RUN_ID: run.span_id},
+                     t0 + 500 * 10**9, t0 + 550 * 10**9)  # fmt: skip
+    store.write([*trace[:3], late_step])
+    assert store.sweep(600, now=started + timedelta(seconds=700)) == []  # 150 s after the last step
+    assert store.sweep(600, now=started + timedelta(seconds=1151)) == [run.span_id]
 
 
 def test_a_silent_run_stalls_and_a_late_end_still_closes_it(store: Materialiser, engine: sa.Engine) -> None:

@@ -41,6 +41,7 @@ def _sums_query(conn: sa.Connection, chunk: list[str]) -> sa.Select[Any]:
                 "unpriced_calls"
             ),
             sa.func.min(s.started_at).label("first_step_at"),
+            sa.func.max(s.ended_at).label("last_step_at"),
         )
         .where(one_of(conn, s.run_id, chunk))
         .group_by(s.run_id)
@@ -72,6 +73,7 @@ def _empty_totals(run_id: str) -> dict[str, Any]:
         "cost_usd": 0.0,
         **dict.fromkeys(("llm_calls", "tool_calls", "error_count", "unpriced_calls"), 0),
         "first_step_at": None,
+        "last_step_at": None,
         "models": None,
         "providers": None,
     }
@@ -85,7 +87,8 @@ UPDATE otel_runs SET
     cache_creation_tokens = s.cache_creation_tokens, reasoning_tokens = s.reasoning_tokens,
     cost_usd = s.cost_usd, llm_calls = s.llm_calls, tool_calls = s.tool_calls, error_count = s.error_count,
     unpriced_calls = s.unpriced_calls, models = s.models, providers = s.providers,
-    started_at = coalesce(otel_runs.started_at, s.first_step_at)
+    started_at = coalesce(otel_runs.started_at, s.first_step_at),
+    last_heartbeat_at = greatest(otel_runs.last_heartbeat_at, s.last_step_at)
 FROM (
     SELECT run_id,
         coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
@@ -103,7 +106,7 @@ FROM (
             FILTER (WHERE kind = 'llm' AND coalesce(response_model, request_model) IS NOT NULL) AS models,
         jsonb_agg(DISTINCT provider ORDER BY provider) FILTER (WHERE kind = 'llm' AND provider IS NOT NULL)
             AS providers,
-        min(started_at) AS first_step_at
+        min(started_at) AS first_step_at, max(ended_at) AS last_step_at
     FROM otel_steps WHERE run_id = ANY(:ids) GROUP BY run_id
 ) AS s
 WHERE otel_runs.run_id = s.run_id
@@ -142,6 +145,14 @@ def _write_totals(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     # A run known only from its steps starts at its first step, until its own span or marker says.
     values["started_at"] = sa.func.coalesce(
         runs.c.started_at, sa.bindparam("first_step_at", type_=runs.c.started_at.type)
+    )
+    # A finished step is a sign of life too: runs without markers (other languages) stall only when
+    # their steps stop, not a fixed time after they began.
+    last_step = sa.bindparam("last_step_at", type_=runs.c.last_heartbeat_at.type)
+    values["last_heartbeat_at"] = sa.case(
+        (runs.c.last_heartbeat_at.is_(None), last_step),
+        (last_step > runs.c.last_heartbeat_at, last_step),
+        else_=runs.c.last_heartbeat_at,
     )
     conn.execute(runs.update().where(runs.c.run_id == sa.bindparam("b_run")).values(values), rows)
 
