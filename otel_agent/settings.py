@@ -120,6 +120,14 @@ class Settings:
     metrics_buffer: int = 65_536  # finished spans held between metric collections; beyond: dropped, counted
     log_json: bool = False  # also write every log record to stdout as one line of JSON
     log_events: bool = True  # log run start/finish, LLM failures and retries, tool errors, stalls
+    # LLM-call capture from httpx/httpx2 traffic (docs/genai.md; otel_agent.genai.GenAISettings).
+    genai_enabled: bool = True
+    genai_base_urls: str = ""  # "url=provider,url=provider": OpenAI-compatible (or known) endpoints
+    genai_stream_usage: bool = False  # ask OpenAI-style streams for usage; hide that chunk from the app
+    genai_capture_content: bool = False
+    genai_content_max_bytes: int = 8192
+    genai_max_event_bytes: int = 1 << 20  # a larger single stream event is skipped (and noted)
+    genai_enrich_foreign: bool = True  # enrich another instrumentation's GenAI span instead of adding ours
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
     @classmethod
@@ -161,6 +169,13 @@ class Settings:
             metrics_buffer=_int(env, "OTEL_AGENT_METRICS_BUFFER", 65_536, 1),
             log_json=_bool(env, "OTEL_AGENT_LOG_JSON", False),
             log_events=_bool(env, "OTEL_AGENT_LOG_EVENTS", True),
+            genai_enabled=_bool(env, "OTEL_AGENT_GENAI_ENABLED", True),
+            genai_base_urls=_str(env, "OTEL_AGENT_GENAI_BASE_URLS", "") or "",
+            genai_stream_usage=_bool(env, "OTEL_AGENT_GENAI_STREAM_USAGE", False),
+            genai_capture_content=_bool(env, "OTEL_AGENT_GENAI_CAPTURE_CONTENT", False),
+            genai_content_max_bytes=_int(env, "OTEL_AGENT_GENAI_CONTENT_MAX_BYTES", 8192),
+            genai_max_event_bytes=_int(env, "OTEL_AGENT_GENAI_MAX_EVENT_BYTES", 1 << 20, 1024),
+            genai_enrich_foreign=_bool(env, "OTEL_AGENT_GENAI_ENRICH_FOREIGN", True),
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )
 

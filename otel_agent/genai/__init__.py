@@ -13,6 +13,7 @@ from opentelemetry import trace
 from otel_agent.genai import patch
 from otel_agent.genai.capture import Capture
 from otel_agent.genai.settings import GenAISettings, normalise_base_urls
+from otel_agent.settings import Settings
 
 __all__ = ["GenAISettings", "install_hook", "instrument", "is_instrumented", "uninstrument"]
 
@@ -46,9 +47,9 @@ def is_instrumented() -> bool:
     return bool(_active)
 
 
-def install_hook(settings: object = None) -> None:
+def install_hook(settings: Settings | None = None) -> None:
     """``otel_agent_instrument_hooks`` entry point: on by default once ``otel_agent.instrument()`` ran
     (so under ``opentelemetry-instrument``); OTEL_AGENT_GENAI_ENABLED=false turns it off. A capture the
     application set up itself is left as it is."""
     if not is_instrumented():
-        instrument()
+        instrument(GenAISettings.from_settings(settings) if settings is not None else None)

@@ -1,12 +1,12 @@
-"""OTEL_AGENT_GENAI_* settings, parsed with otel_agent.settings helpers (bad values log and default)."""
+"""How the LLM-call capture is configured: a view of the OTEL_AGENT_GENAI_* fields of otel_agent.settings
+(where they are parsed, with every other variable), with the base-URL mapping parsed and sorted."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from otel_agent.settings import parse_bool, parse_int, parse_str
+from otel_agent.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -16,26 +16,27 @@ class GenAISettings:
     enabled: bool = True
     # Base URL prefix -> provider name, for OpenAI-compatible (or other known-format) endpoints on any host.
     base_urls: Mapping[str, str] = field(default_factory=dict)
-    stream_usage: bool = (
-        False  # ask OpenAI-style endpoints for usage in streams, hide that chunk from the app
-    )
+    stream_usage: bool = False  # ask OpenAI-style streams for usage, hide that chunk from the app
     capture_content: bool = False
     content_max_bytes: int = 8192
     max_event_bytes: int = 1 << 20  # one stream event larger than this is skipped (and noted)
     enrich_foreign: bool = True  # enrich another instrumentation's GenAI span instead of adding ours
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> GenAISettings:
-        env = os.environ if env is None else env
+    def from_settings(cls, settings: Settings) -> GenAISettings:
         return cls(
-            enabled=parse_bool(env, "OTEL_AGENT_GENAI_ENABLED", True),
-            base_urls=parse_base_urls(parse_str(env, "OTEL_AGENT_GENAI_BASE_URLS") or ""),
-            stream_usage=parse_bool(env, "OTEL_AGENT_GENAI_STREAM_USAGE", False),
-            capture_content=parse_bool(env, "OTEL_AGENT_GENAI_CAPTURE_CONTENT", False),
-            content_max_bytes=parse_int(env, "OTEL_AGENT_GENAI_CONTENT_MAX_BYTES", 8192),
-            max_event_bytes=parse_int(env, "OTEL_AGENT_GENAI_MAX_EVENT_BYTES", 1 << 20, minimum=1024),
-            enrich_foreign=parse_bool(env, "OTEL_AGENT_GENAI_ENRICH_FOREIGN", True),
+            enabled=settings.genai_enabled,
+            base_urls=parse_base_urls(settings.genai_base_urls),
+            stream_usage=settings.genai_stream_usage,
+            capture_content=settings.genai_capture_content,
+            content_max_bytes=settings.genai_content_max_bytes,
+            max_event_bytes=settings.genai_max_event_bytes,
+            enrich_foreign=settings.genai_enrich_foreign,
         )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GenAISettings:
+        return cls.from_settings(Settings.from_env(env))
 
 
 def parse_base_urls(raw: str) -> dict[str, str]:
