@@ -171,3 +171,25 @@ def test_a_bug_in_the_capture_never_reaches_the_application(
     after = guard.failure_counts()
     assert after.get("genai.capture", 0) > before.get("genai.capture", 0)
     assert after.get("genai.stream", 0) > before.get("genai.stream", 0)
+
+
+def test_ollama_ndjson_stream(fake: FakeProvider) -> None:
+    from otel_agent.fakeprovider import Reply
+
+    lines = [
+        b'{"model":"llama3.1","created_at":"t","message":{"role":"assistant","content":"Hi"},"done":false}\n',
+        b'{"model":"llama3.1","message":{"role":"assistant","content":" there"},"done":false}\n',
+        b'{"model":"llama3.1","created_at":"t","message":{"role":"assistant","content":""},"done":true,'
+        b'"done_reason":"stop","prompt_eval_count":26,"eval_count":298}\n',
+    ]
+    fake.script(Reply(200, {"content-type": "application/x-ndjson"}, chunks=tuple(lines)))
+    with rig(fake, base_urls={fake.url + "/ollama": "ollama"}) as r, httpx.Client() as client:
+        body = {"model": "llama3.1", "messages": [], "stream": True}
+        with client.stream("POST", fake.url + "/ollama/api/chat", json=body) as response:
+            got = b"".join(response.iter_raw())
+        attrs = r.one_llm_span()
+    assert got == b"".join(lines)
+    assert (attrs[A.GEN_AI_PROVIDER_NAME], attrs[A.GEN_AI_RESPONSE_MODEL]) == ("ollama", "llama3.1")
+    assert (attrs[A.GEN_AI_USAGE_INPUT_TOKENS], attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS]) == (26, 298)
+    assert attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attrs[A.TIME_TO_FIRST_CHUNK_S] > 0
