@@ -44,8 +44,9 @@ def lookup_runs(conn: sa.Connection, ids: set[str]) -> dict[str, str | None]:
     return dict(_run_of(conn, ids))
 
 
-def relink(conn: sa.Connection, frontier: set[str], written_runs: set[str]) -> set[str]:
-    """Link orphans below ``frontier``; return the runs whose steps, parent or root changed."""
+def relink(conn: sa.Connection, frontier: set[str], check_roots: set[str]) -> set[str]:
+    """Link orphans below ``frontier``, then repair roots below ``check_roots`` and below every run
+    whose parent was just found; return the runs whose steps, parent or root changed."""
     changed: set[str] = set()
     for _ in range(MAX_ROUNDS):
         if not frontier:
@@ -54,7 +55,8 @@ def relink(conn: sa.Connection, frontier: set[str], written_runs: set[str]) -> s
         nested = _link_orphan_runs(conn, frontier)
         changed |= set(linked.values()) | set(nested)
         frontier = set(linked) | set(nested)
-    changed |= _follow_roots(conn, changed | written_runs)
+    if changed or check_roots:
+        changed |= _follow_roots(conn, changed | check_roots)
     return changed
 
 

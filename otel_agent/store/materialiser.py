@@ -171,8 +171,7 @@ class Materialiser:
         touched = plan.run_ids()
         _lock_runs(conn, touched)
         _upsert_plan(conn, plan)
-        written_runs = {row["run_id"] for row in plan.runs}
-        relinked = links.relink(conn, plan.span_ids(), written_runs) - touched
+        relinked = links.relink(conn, plan.span_ids(), plan.roots_to_check()) - touched
         _lock_runs(conn, relinked)  # late, out of order: a deadlock is possible, and retried
         touched |= relinked
         totals.recompute_totals(conn, touched)

@@ -32,6 +32,13 @@ class BatchPlan:
     placeholders: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # Runs the processor declared top-level (root = itself, no parent run): their root needs no repair.
+    settled_roots: set[str] = field(default_factory=set)
+
+    def roots_to_check(self) -> set[str]:
+        """Runs written by this batch whose root, or whose children's roots, may need repair."""
+        written = {row["run_id"] for row in self.runs} | {row["run_id"] for row in self.markers}
+        return written - self.settled_roots
 
     def run_ids(self) -> set[str]:
         """Every run this batch touches: its runs, markers' runs and its steps' runs."""
@@ -118,6 +125,13 @@ def _add_marker(plan: BatchPlan, record: SpanRecord, now: datetime) -> None:
     run_id = R.marker_run_id(record)
     if run_id:
         plan.markers.append(R.marker_row(record, run_id, now))
+        if _declared_top_level(record, run_id):
+            plan.settled_roots.add(run_id)
+
+
+def _declared_top_level(record: SpanRecord, run_id: str) -> bool:
+    attrs = record.attributes
+    return span_id(attrs.get(A.RUN_ROOT_ID)) == run_id and not span_id(attrs.get(A.RUN_PARENT_ID))
 
 
 def _add_run(
@@ -131,6 +145,8 @@ def _add_run(
     if parent_run == record.span_id:
         parent_run = None
     plan.runs.append(R.run_row(record, parent_run, root or record.span_id, content, now))
+    if _declared_top_level(record, record.span_id):
+        plan.settled_roots.add(record.span_id)
     if record.status_code == "ERROR":
         plan.failures.append(R.failure_row(record, record.span_id, "run"))
 
