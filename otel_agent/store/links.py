@@ -51,56 +51,55 @@ def relink(conn: sa.Connection, frontier: set[str], check_roots: set[str]) -> se
     for _ in range(MAX_ROUNDS):
         if not frontier:
             break
-        linked = _link_orphan_steps(conn, frontier)
-        nested = _link_orphan_runs(conn, frontier)
-        changed |= set(linked.values()) | set(nested)
-        frontier = set(linked) | set(nested)
+        linked_steps, linked_runs = _link_round(conn, frontier)
+        changed |= set(linked_steps.values()) | set(linked_runs)
+        frontier = set(linked_steps) | set(linked_runs)
     if changed or check_roots:
         changed |= _follow_roots(conn, changed | check_roots)
     return changed
 
 
-def _orphans(conn: sa.Connection, table: sa.Table, key: str, column: str, parents: list[str]) -> list[Any]:
-    query = sa.select(table.c[key], table.c.parent_span_id).where(
-        table.c[column].is_(None), one_of(conn, table.c.parent_span_id, parents)
+def _orphans(conn: sa.Connection, parents: list[str]) -> tuple[list[Any], list[Any]]:
+    """Steps without a run and runs without a parent run whose parent span is in ``parents``: one query."""
+    s, r = steps.c, runs.c
+    orphan_steps = sa.select(sa.literal("step").label("kind"), s.span_id.label("id"), s.parent_span_id).where(
+        s.run_id.is_(None), one_of(conn, s.parent_span_id, parents)
     )
-    return list(conn.execute(query))
+    orphan_runs = sa.select(sa.literal("run").label("kind"), r.run_id.label("id"), r.parent_span_id).where(
+        r.parent_run_id.is_(None), one_of(conn, r.parent_span_id, parents), r.run_id != r.parent_span_id
+    )
+    found = list(conn.execute(sa.union_all(orphan_steps, orphan_runs)))
+    return [(i, p) for k, i, p in found if k == "step"], [(i, p) for k, i, p in found if k == "run"]
 
 
-def _link_orphan_steps(conn: sa.Connection, frontier: set[str]) -> dict[str, str]:
-    linked: dict[str, str] = {}
+def _link_round(conn: sa.Connection, frontier: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    linked_steps: dict[str, str] = {}
+    linked_runs: dict[str, str] = {}
     for chunk in _chunks(frontier):
-        orphans = _orphans(conn, steps, "span_id", "run_id", chunk)
-        owners = _run_of(conn, {parent for _, parent in orphans})
-        linked.update({span: owners[parent] for span, parent in orphans if parent in owners})
-    if linked:
-        rows = [{"b_span": span, "b_run": run} for span, run in sorted(linked.items())]
-        conn.execute(
-            steps.update()
-            .where(steps.c.span_id == sa.bindparam("b_span"))
-            .values(run_id=sa.bindparam("b_run")),
-            rows,
-        )
-        conn.execute(
-            failures.update()
-            .where(failures.c.span_id == sa.bindparam("b_span"))
-            .values(run_id=sa.bindparam("b_run")),
-            rows,
-        )
-    return linked
+        orphan_steps, orphan_runs = _orphans(conn, chunk)
+        owners = _run_of(conn, {parent for _, parent in orphan_steps + orphan_runs})
+        linked_steps.update({span: owners[parent] for span, parent in orphan_steps if parent in owners})
+        linked_runs.update({run: owners[parent] for run, parent in orphan_runs if parent in owners})
+    _set_step_runs(conn, linked_steps)
+    _set_parent_runs(conn, linked_runs)
+    return linked_steps, linked_runs
 
 
-def _link_orphan_runs(conn: sa.Connection, frontier: set[str]) -> list[str]:
-    linked: dict[str, str] = {}
-    for chunk in _chunks(frontier):
-        orphans = [(r, p) for r, p in _orphans(conn, runs, "run_id", "parent_run_id", chunk) if r != p]
-        owners = _run_of(conn, {parent for _, parent in orphans})
-        linked.update({run: owners[parent] for run, parent in orphans if parent in owners})
-    if linked:
-        rows = [{"b_run": run, "b_parent": parent} for run, parent in sorted(linked.items())]
-        stmt = runs.update().where(runs.c.run_id == sa.bindparam("b_run"))
-        conn.execute(stmt.values(parent_run_id=sa.bindparam("b_parent")), rows)
-    return list(linked)
+def _set_step_runs(conn: sa.Connection, linked: dict[str, str]) -> None:
+    if not linked:
+        return
+    rows = [{"b_span": span, "b_run": run} for span, run in sorted(linked.items())]
+    for table in (steps, failures):  # a failure row follows its step
+        stmt = table.update().where(table.c.span_id == sa.bindparam("b_span"))
+        conn.execute(stmt.values(run_id=sa.bindparam("b_run")), rows)
+
+
+def _set_parent_runs(conn: sa.Connection, linked: dict[str, str]) -> None:
+    if not linked:
+        return
+    rows = [{"b_run": run, "b_parent": parent} for run, parent in sorted(linked.items())]
+    stmt = runs.update().where(runs.c.run_id == sa.bindparam("b_run"))
+    conn.execute(stmt.values(parent_run_id=sa.bindparam("b_parent")), rows)
 
 
 def _follow_roots(conn: sa.Connection, start: set[str]) -> set[str]:
