@@ -171,11 +171,13 @@ class Materialiser:
         touched = plan.run_ids()
         _lock_runs(conn, touched)
         _upsert_plan(conn, plan)
-        relinked = links.relink(conn, plan.span_ids(), plan.roots_to_check()) - touched
-        _lock_runs(conn, relinked)  # late, out of order: a deadlock is possible, and retried
+        relinked = links.relink(conn, plan.span_ids(), plan.roots_to_check())
+        _lock_runs(conn, relinked - touched)  # late, out of order: a deadlock is possible, and retried
         touched |= relinked
         totals.recompute_totals(conn, touched)
-        totals.resolve_failures(conn, touched)
+        # Only a run ending, a new failure or a newly linked step can resolve a failure.
+        ended_or_failed = {row["run_id"] for row in plan.runs} | {row["run_id"] for row in plan.failures}
+        totals.resolve_failures(conn, (ended_or_failed - {None}) | relinked)
 
     def sweep(self, stall_after_s: float = DEFAULT_STALL_AFTER_S, now: datetime | None = None) -> list[str]:
         """Mark runs silent for longer than ``stall_after_s`` as stalled (with a failure row each), and
@@ -207,8 +209,15 @@ def _upsert_plan(conn: sa.Connection, plan: BatchPlan) -> None:
     upsert(conn, M.runs, dedupe(plan.runs, key), key, RUN_SPAN_MERGES)
     upsert(conn, M.runs, _merge_markers(plan.markers), key, MARKER_MERGES)
     upsert(conn, M.runs, dedupe(plan.placeholders, key), key)
-    upsert(conn, M.steps, dedupe(plan.steps, ["span_id"]), ["span_id"], STEP_MERGES)
-    upsert(conn, M.failures, dedupe(plan.failures, ["failure_id"]), ["failure_id"], FAILURE_MERGES)
+    upsert(conn, M.steps, dedupe(plan.steps, ["span_id"]), ["span_id"], STEP_MERGES, mostly_new=True)
+    upsert(
+        conn,
+        M.failures,
+        dedupe(plan.failures, ["failure_id"]),
+        ["failure_id"],
+        FAILURE_MERGES,
+        mostly_new=True,
+    )
 
 
 def _merge_markers(markers: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-COPY_MIN_ROWS = 64  # PostgreSQL: below this, arrays in one statement beat COPY + INSERT ... SELECT
+COPY_MIN_ROWS = 8  # PostgreSQL: below this, arrays in one statement beat COPY + INSERT ... SELECT
 
 
 class Merge(enum.Enum):
@@ -52,6 +52,10 @@ def _insert(dialect: str, table: sa.Table) -> Any:
 def dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
     """Last row per key, sorted by key: one statement may not touch a row twice, and a fixed order
     keeps concurrent writers from deadlocking."""
+    if len(key) == 1:
+        (name,) = key
+        single = {row[name]: row for row in rows}
+        return [single[k] for k in sorted(single)]
     by_key = {tuple(row[k] for k in key): row for row in rows}
     return [by_key[k] for k in sorted(by_key)]
 
@@ -62,15 +66,21 @@ def upsert(
     rows: Sequence[dict[str, Any]],
     key: Sequence[str],
     merges: Mapping[str, Merge] | None = None,
+    mostly_new: bool = False,
 ) -> None:
     """Insert ``rows`` (all with the same keys, unique on ``key``); on conflict merge as told, or keep
-    the stored row when ``merges`` is empty."""
+    the stored row when ``merges`` is empty. ``mostly_new``: the keys are usually not stored yet (a
+    span's first delivery), so PostgreSQL first tries to COPY them straight in."""
     if not rows:
         return
     if conn.dialect.name == "postgresql" and len(rows) > 1:
-        # One statement per batch rather than one per row: COPY for large batches, arrays for small.
-        write = _upsert_copy if len(rows) >= COPY_MIN_ROWS else _upsert_unnest
-        write(conn, table, rows, key, merges)
+        # One statement per batch rather than one per row: COPY for most, arrays for a handful.
+        if len(rows) < COPY_MIN_ROWS:
+            _upsert_unnest(conn, table, rows, key, merges)
+        elif mostly_new:
+            _upsert_copy(conn, table, rows, key, merges)
+        else:
+            _upsert_staged(conn, table, rows, key, merges)
         return
     dialect = conn.dialect.name
 
