@@ -292,3 +292,21 @@ def test_the_exporter_marks_silent_runs_stalled(tmp_path: Path) -> None:
     assert row["status"] == "stalled"
     (failure,) = rows(url, M.failures)
     assert (failure["source"], failure["error_category"]) == ("stall", "stalled")
+
+
+def test_a_slow_database_spools_instead_of_waiting(fresh_postgres_url: str, tmp_path: Path) -> None:
+    sql = SqlSpanExporter(
+        fresh_postgres_url, spool_dir=tmp_path / "spool", settings=Settings(), statement_timeout_s=0.5
+    )
+    assert sql.export(_spans()) == SpanExportResult.SUCCESS and sql.written == 2  # schema in place
+    blocker = make_engine(fresh_postgres_url)
+    with blocker.connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("LOCK TABLE otel_steps IN ACCESS EXCLUSIVE MODE")  # every write now waits
+        assert sql.export(_spans()) == SpanExportResult.SUCCESS  # given up after 0.5 s: spooled
+        assert sql.spool.pending() == 1 and sql.written == 2
+        conn.exec_driver_sql("ROLLBACK")
+    blocker.dispose()
+    sql.shutdown()  # the database answers again: the spool is replayed
+    assert sql.spool.pending() == 0 and sql.written == 4
+    assert len(rows(fresh_postgres_url, M.runs)) == 2

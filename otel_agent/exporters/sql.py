@@ -40,6 +40,7 @@ COMPONENT = "sql_exporter"
 REPLAY_BATCHES_PER_EXPORT = 4  # bounded, so one export call never turns into a long replay
 SWEEP_INTERVAL_S = 60.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 60.0
+STATEMENT_TIMEOUT_S = 15.0  # PostgreSQL: a database this slow is treated as down (the batch is spooled)
 
 
 class _Backoff:
@@ -60,10 +61,11 @@ class _Backoff:
         self.delay_s, self.until = 0.0, 0.0
 
 
-def _materialiser(url: str | None, settings: Settings) -> Materialiser | None:
+def _materialiser(url: str | None, settings: Settings, statement_timeout_s: float) -> Materialiser | None:
     """None (and an error naming the variable) when the URL cannot be used: the exporter then spools."""
     try:
-        return Materialiser(make_engine(url), ContentPolicy.from_settings(settings))
+        engine = make_engine(url, statement_timeout_s=statement_timeout_s)
+        return Materialiser(engine, ContentPolicy.from_settings(settings))
     except Exception as exc:
         _log.error("otel-agent: OTEL_AGENT_DATABASE_URL %r is unusable (%s); spans go to the spool", url, exc)
         return None
@@ -78,9 +80,12 @@ class SqlSpanExporter(SpanExporter):
         *,
         spool_dir: str | Path | None = None,
         settings: Settings | None = None,
+        statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> None:
         settings = settings or Settings.from_env()
-        self.materialiser = _materialiser(database_url or settings.database_url, settings)
+        self.materialiser = _materialiser(
+            database_url or settings.database_url, settings, statement_timeout_s
+        )
         self.spool = Spool(spool_dir or settings.spool_dir, int(settings.spool_max_mb * 1024 * 1024))
         self.stall_after_s = settings.stall_after_s
         self.written = 0

@@ -26,15 +26,24 @@ def database_url(url: str | None = None) -> str:
     return raw
 
 
-def make_engine(url: str | None = None, *, for_writing: bool = True) -> sa.Engine:
-    """An engine for the store. SQLite writers take the write lock at BEGIN (no upgrade deadlocks)."""
+def make_engine(
+    url: str | None = None, *, for_writing: bool = True, statement_timeout_s: float | None = None
+) -> sa.Engine:
+    """An engine for the store. SQLite writers take the write lock at BEGIN (no upgrade deadlocks).
+    ``statement_timeout_s`` (PostgreSQL): a slower statement fails, so a writer can spool instead of wait."""
     url = database_url(url)
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, for_writing)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "postgresql":
-        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "otel-agent"}
+        connect_args: dict[str, Any] = {
+            "connect_timeout": PG_CONNECT_TIMEOUT_S,
+            "application_name": "otel-agent",
+        }
+        if statement_timeout_s:
+            connect_args["options"] = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+        kwargs["connect_args"] = connect_args
     return sa.create_engine(parsed, **kwargs)
 
 
