@@ -80,14 +80,28 @@ class WriteResult:
     rejected: int
 
 
+def _sqlstate(exc: BaseException) -> str:
+    """PostgreSQL's error code, whether SQLAlchemy wrapped the driver's error or not (COPY runs on the
+    driver's cursor directly)."""
+    return str(getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+
+
 def _transient(exc: BaseException) -> bool:
     """A deadlock or serialisation failure: the same transaction will likely succeed if run again."""
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40001", "40P01")
+    return _sqlstate(exc) in ("40001", "40P01")
+
+
+# Connection lost, server shutting down or out of resources, statement timeout (57014): not the data.
+_UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
 
 
 def _unavailable(exc: BaseException) -> bool:
     if _transient(exc):
         return False
+    if _sqlstate(exc)[:2] in _UNAVAILABLE_CLASSES:
+        return True
+    if any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(exc).__mro__):
+        return True  # also the driver's own classes (DB-API names), unwrapped on the COPY path
     return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)) or (
         isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
     )
