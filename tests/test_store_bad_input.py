@@ -200,3 +200,17 @@ def test_content_is_stored_only_when_enabled_redacted_and_capped(engine: sa.Engi
     assert row["input_content"].startswith(f"my key is {REDACTED} and mail me at {REDACTED}")
     assert len(row["input_content"]) == 1000
     assert row["output_content"] == '["the", "answer"]'
+
+
+def test_a_statement_timeout_on_the_copy_path_means_unavailable(fresh_postgres_url: str) -> None:
+    store = Materialiser(make_engine(fresh_postgres_url, statement_timeout_s=0.5))
+    store.write([])  # schema
+    blocker = make_engine(fresh_postgres_url)
+    with blocker.connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("LOCK TABLE otel_steps IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(StoreUnavailable):
+            store.write(agent_trace(9))  # 20 steps: written with COPY, on the driver's own cursor
+        conn.exec_driver_sql("ROLLBACK")
+    blocker.dispose()
+    assert store.write(agent_trace(9)).written == 22
