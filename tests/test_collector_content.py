@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,13 +24,13 @@ PROMPT = '[{"role": "user", "content": "the plot of chapter 3"}]'
 SECRET = "sk-ant-" + "x9Y8z7W6" * 4
 
 
-def through_gateway(keep_content: str) -> Iterator[ReceivedSpan]:
+def through_gateway(keep_content: str, work_dir: Path) -> Iterator[ReceivedSpan]:
     tempo, sink, http = RecordingTraceBackend(), RecordingTraceBackend(), RecordingHttpBackend()
     tempo.start()
     sink.start()
     gateway = GatewayCollector(
         tempo.endpoint, sink.endpoint, http.url, f"{http.url}/api/v1/write",
-        Path(tempfile.mkdtemp(prefix="otel-agent-content-")),
+        work_dir,
         extra_env={"OTEL_AGENT_COLLECTOR_KEEP_CONTENT": keep_content},
     )  # fmt: skip
     gateway.process.start()
@@ -52,15 +51,15 @@ def through_gateway(keep_content: str) -> Iterator[ReceivedSpan]:
         http.close()
 
 
-def test_content_kept_when_allowed_but_credentials_still_removed() -> None:
-    (span,) = list(through_gateway("true"))
+def test_content_kept_when_allowed_but_credentials_still_removed(tmp_path: Path) -> None:
+    (span,) = list(through_gateway("true", tmp_path))
     assert span.attributes[A.GEN_AI_INPUT_MESSAGES] == PROMPT
     assert "gen_ai.provider.api_key" not in span.attributes  # credential-named: deleted
     assert SECRET not in str(span.attributes)  # key-shaped value elsewhere: masked
     assert "error.message" in span.attributes
 
 
-def test_content_removed_by_default() -> None:
-    (span,) = list(through_gateway("false"))
+def test_content_removed_by_default(tmp_path: Path) -> None:
+    (span,) = list(through_gateway("false", tmp_path))
     assert A.GEN_AI_INPUT_MESSAGES not in span.attributes
     assert SECRET not in str(span.attributes)

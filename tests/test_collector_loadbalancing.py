@@ -3,7 +3,6 @@ reaches the same gateway, so tail sampling and span metrics see whole traces."""
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +26,8 @@ TRACES, SPANS_PER_TRACE = 40, 5
 
 
 @pytest.fixture
-def two_gateways() -> Iterator[tuple[list[GatewayCollector], list[RecordingTraceBackend]]]:
-    work_dir = Path(tempfile.mkdtemp(prefix="otel-agent-lb-"))
+def two_gateways(tmp_path: Path) -> Iterator[tuple[list[GatewayCollector], list[RecordingTraceBackend]]]:
+    work_dir = tmp_path
     http = RecordingHttpBackend()
     backends = [RecordingTraceBackend() for _ in range(4)]  # tempo and sink per gateway
     for backend in backends:

@@ -3,7 +3,6 @@ the sink is persistent (file_storage) and retries without a deadline."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,9 +42,9 @@ def gateway(
     tempo: RecordingTraceBackend,
     sink: RecordingTraceBackend,
     http: RecordingHttpBackend,
+    work_dir: Path,
     config: Path = GATEWAY_CONFIG,
 ) -> GatewayCollector:
-    work_dir = Path(tempfile.mkdtemp(prefix="otel-agent-restart-"))
     write_url = f"{http.url}/api/v1/write"
     return GatewayCollector(tempo.endpoint, sink.endpoint, http.url, write_url, work_dir, config=config)
 
@@ -104,10 +103,10 @@ def restart_mid_run(collector: GatewayCollector, sink: RecordingTraceBackend, wa
 
 
 def test_runs_survive_a_collector_restart_while_the_sink_is_down(
-    backends: tuple[RecordingTraceBackend, RecordingTraceBackend, RecordingHttpBackend],
+    backends: tuple[RecordingTraceBackend, RecordingTraceBackend, RecordingHttpBackend], tmp_path: Path
 ) -> None:
     tempo, sink, http = backends
-    collector = gateway(tempo, sink, http)
+    collector = gateway(tempo, sink, http, tmp_path)
     lost = restart_mid_run(collector, sink)
     assert not lost, f"{len(lost)} spans lost\n{collector.process.log_tail()}"
 
@@ -117,16 +116,18 @@ def test_an_in_memory_queue_would_lose_them(
 ) -> None:
     """The persistent queue is what saves them: without it the same restart loses the first steps."""
     tempo, sink, http = backends
-    lost = restart_mid_run(gateway(tempo, sink, http, in_memory_queue_config(tmp_path)), sink, wait_s=5)
+    lost = restart_mid_run(
+        gateway(tempo, sink, http, tmp_path, in_memory_queue_config(tmp_path)), sink, wait_s=5
+    )
     assert len(lost) >= 20
 
 
 def test_without_the_sink_coming_back_nothing_arrives(
-    backends: tuple[RecordingTraceBackend, RecordingTraceBackend, RecordingHttpBackend],
+    backends: tuple[RecordingTraceBackend, RecordingTraceBackend, RecordingHttpBackend], tmp_path: Path
 ) -> None:
     """The check above can fail: with the sink never started, the recorder stays empty."""
     tempo, sink, http = backends
-    collector = gateway(tempo, sink, http)
+    collector = gateway(tempo, sink, http, tmp_path)
     collector.process.start()
     provider, tracer = tracer_to(collector)
     try:

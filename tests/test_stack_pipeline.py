@@ -4,11 +4,9 @@ dashboards and alert rules runs against that Prometheus, and the key panels have
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,8 +155,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    work_dir = Path(tempfile.mkdtemp(prefix="otel-agent-stack-"))
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work_dir = tmp_path_factory.mktemp("stack")
     tempo, sink, loki = RecordingTraceBackend(), RecordingTraceBackend(), RecordingHttpBackend()
     tempo.start()
     sink.start()

@@ -5,10 +5,8 @@ SQL and PromQL panels then have data, and a sink outage in the middle of runs lo
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -73,10 +71,10 @@ def run_count(database_url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def real_stack(postgres_url: str) -> Iterator[RealStack]:
+def real_stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
     pytest.importorskip("otel_agent.sink.store_writer", reason="the sink has not landed")
     database = _fresh_database(postgres_url)
-    work_dir = Path(tempfile.mkdtemp(prefix="otel-agent-real-"))
+    work_dir = tmp_path_factory.mktemp("real-stack")
     tempo, http = RecordingTraceBackend(), RecordingHttpBackend()
     tempo.start()
     sink, sink_grpc, sink_http = sink_process(database, work_dir)
