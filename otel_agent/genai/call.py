@@ -22,6 +22,7 @@ from otel_agent.genai.errors import read_exception, read_stream_error
 from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.providers import Route
 from otel_agent.genai.settings import GenAISettings
+from otel_agent.genai.spanattrs import set_clean_attributes
 from otel_agent.genai.strip import UsageChunkStripper
 from otel_agent.guard import record_failure
 
@@ -141,7 +142,7 @@ class Call:
     def _end_own(self, attributes: dict[str, Any]) -> None:
         if not self.facts.request_model and self.facts.response_model:
             self.span.update_name(f"{self.route.operation} {self.facts.response_model}")
-        self.span.set_attributes(attributes)
+        set_clean_attributes(self.span, attributes)
         if self.facts.error_type:
             self.span.set_status(Status(StatusCode.ERROR, self.facts.error_type))
         self.span.end()

@@ -5,7 +5,8 @@ This is the only code on the path of every request; for a host that is no provid
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from opentelemetry import trace
 
@@ -20,6 +21,7 @@ from otel_agent.genai.settings import GenAISettings
 from otel_agent.genai.wire import openai
 
 _RETRY_HEADER = "x-stainless-retry-count"  # sent by the openai and anthropic SDKs on every attempt
+_MAX_TARGETS = 1024  # URLs remembered per capture; past that (query strings vary) routing is redone per call
 
 
 class Capture:
@@ -28,42 +30,48 @@ class Capture:
     def __init__(self, settings: GenAISettings, tracer_provider: trace.TracerProvider | None = None) -> None:
         self.settings = settings
         self.tracer = trace.get_tracer("otel_agent.genai", __version__, tracer_provider=tracer_provider)
+        self._targets: dict[Any, _Target | None] = {}
 
     def route_for(self, request: Any) -> Route | None:
+        target = self._target_for(request)
+        return target.route if target is not None else None
+
+    def _target_for(self, request: Any) -> _Target | None:
+        """Routing depends on the URL alone, so it is worked out once per URL (the SDKs reuse a handful)."""
         if request.method != "POST":  # every LLM call is a POST; GETs (model lists, files) are left alone
             return None
         url = request.url
-        base_urls = self.settings.base_urls
-        provider = provider_for(url.host, url.port, str(url) if base_urls else "", base_urls)
-        if provider is None:
-            return None
-        return route(provider, url.path)
+        # httpx's parsed URL tuple: hashing it is ~10x cheaper than building str(url) (same components)
+        key = getattr(url, "_uri_reference", None) or str(url)
+        try:
+            return self._targets[key]
+        except KeyError:
+            pass
+        target = _target(url, self.settings.base_urls)
+        if len(self._targets) < _MAX_TARGETS:
+            self._targets[key] = target
+        return target
 
     def begin(self, request: Any) -> tuple[Call, Any] | None:
-        found = self.route_for(request)
-        if found is None:
+        target = self._target_for(request)
+        if target is None:
             return None
+        found = target.route
         raw = body_bytes(request)
         asked = read_request(raw, parse_all=self.settings.capture_content)
         request, stripping = self._maybe_ask_usage(request, raw, found, asked)
-        call = self._start(found, asked, request)
+        call = self._start(target, asked, request)
         call.strip_usage = stripping
         return call, request
 
-    def _start(self, found: Route, asked: RequestFacts, request: Any) -> Call:
+    def _start(self, target: _Target, asked: RequestFacts, request: Any) -> Call:
+        found = target.route
         model = asked.model or found.path_model
         facts = CallFacts(provider=found.provider, operation=found.operation, request_model=model)
         attempt = _attempt(request)
-        attributes: dict[str, Any] = {
-            A.GEN_AI_PROVIDER_NAME: found.provider,
-            A.GEN_AI_OPERATION_NAME: found.operation,
-            A.SERVER_ADDRESS: request.url.host,
-            A.RETRY_ATTEMPT: attempt,
-        }
+        attributes: dict[str, Any] = {**target.attributes, A.RETRY_ATTEMPT: attempt}
         if asked.stream or found.stream_by_path:
             attributes[A.GEN_AI_REQUEST_STREAM] = True
-        if request.url.port:
-            attributes[A.SERVER_PORT] = request.url.port
         if model:
             attributes[A.GEN_AI_REQUEST_MODEL] = model
         if self.settings.capture_content:
@@ -89,6 +97,28 @@ class Capture:
         if changed is None:
             return request, False
         return rebuilt(request, changed), True
+
+
+class _Target(NamedTuple):
+    """A URL's route and the span attributes that follow from the URL alone."""
+
+    route: Route
+    attributes: dict[str, Any]
+
+
+def _target(url: Any, base_urls: Mapping[str, str]) -> _Target | None:
+    provider = provider_for(url.host, url.port, str(url) if base_urls else "", base_urls)
+    found = route(provider, url.path) if provider is not None else None
+    if found is None:
+        return None
+    attributes: dict[str, Any] = {
+        A.GEN_AI_PROVIDER_NAME: found.provider,
+        A.GEN_AI_OPERATION_NAME: found.operation,
+        A.SERVER_ADDRESS: url.host,
+    }
+    if url.port:
+        attributes[A.SERVER_PORT] = url.port
+    return _Target(found, attributes)
 
 
 def _attempt(request: Any) -> int:
