@@ -1,8 +1,10 @@
 """The one outermost span processor: enrich at start and end, then hand spans to the processors it wraps.
 
-The SDK freezes attributes before ``on_end``, so end-time enrichment builds a new ReadableSpan (only when
-there is something to add: a plain span passes through untouched) and gives that same object to every
-wrapped processor, so every exporter and the metrics processor see identical, enriched spans.
+The SDK freezes attributes before ``on_end``, so end-time enrichment gives the span snapshot the SDK made
+for ``on_end`` a new attribute dict (only when there is something to add: a plain span passes through
+untouched; see ``with_attributes`` for why that snapshot may be changed in place) and gives that same
+object to every wrapped processor, so every exporter and the metrics processor see identical, enriched
+spans. The wrapper must therefore be the provider's first processor: ``instrument()`` makes it the only one.
 
 Fail open: if enrichment raises, the original span still goes downstream (marked with
 ``ENRICHMENT_ERROR`` when possible); a wrapped processor that raises is contained, counted and logged
@@ -11,13 +13,15 @@ Fail open: if enrichment raises, the original span still goes downstream (marked
 
 from __future__ import annotations
 
+import dis
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
 
 from otel_agent import attributes as A
 from otel_agent.guard import contain, guard, record_failure
@@ -42,18 +46,21 @@ def attribute_dict(span: ReadableSpan) -> Mapping[str, Any]:
 
 
 def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpan:
-    """A copy of ``span`` with ``added`` merged into its attributes.
+    """``span`` with ``added`` merged into its attributes: a plain ReadableSpan is updated IN PLACE.
+
+    Why in place: ``Span.end()`` (SDK 1.45) hands ``on_end`` a fresh snapshot built by
+    ``Span._readable_span()`` for the processor chain alone; the live span keeps its own attributes
+    object, which we never touch. EnrichingSpanProcessor is the provider's only processor (``instrument()``
+    makes it so) and hands the snapshot on only after this returns, so nobody has seen it yet: rebinding
+    its one attribute mapping costs a fraction of copying the span. Invariant for callers: pass only a
+    ReadableSpan nobody else holds. Anything else (a live ``Span``, a subclass) is copied.
 
     The merged mapping is a plain dict: the span's own values were validated by the SDK already and ours
-    are primitives or tuples of them, so re-validating through BoundedAttributes would only cost time.
-    A plain ReadableSpan is copied field for field (its __dict__), which is several times cheaper than
-    reading a dozen properties into the constructor; anything else goes through the constructor."""
+    are primitives or tuples of them, so re-validating through BoundedAttributes would only cost time."""
     merged = {**attribute_dict(span), **added}
-    state = getattr(span, "__dict__", None)
-    if type(span) is ReadableSpan and state is not None and "_attributes" in state:
-        copy = object.__new__(ReadableSpan)
-        copy.__dict__ = {**state, "_attributes": merged}
-        return copy
+    if type(span) is ReadableSpan and "_attributes" in getattr(span, "__dict__", ()):
+        span._attributes = merged  # see the docstring: the snapshot is ours
+        return span
     return ReadableSpan(
         name=span.name,
         context=span.context,
@@ -70,6 +77,19 @@ def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpa
     )
 
 
+def does_nothing(method: Callable[..., Any]) -> bool:
+    """True when ``method`` is a plain function whose body is empty (``pass`` or a docstring).
+
+    Most processors (the SDK's batch and simple ones, ours) define ``on_start``/``_on_ending`` as
+    ``pass``; calling them costs a Python call per span and does nothing, so the wrapper skips them.
+    Anything else (a C function, a decorated or non-empty method) is called as usual."""
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    if code is None:
+        return False
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP")]
+    return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+
+
 class EnrichingSpanProcessor(SpanProcessor):
     """Attribution on start, usage/cost/errors/roll-up on end, around the processors it wraps."""
 
@@ -81,8 +101,13 @@ class EnrichingSpanProcessor(SpanProcessor):
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.prices = prices or PriceBook(self.settings.price_file)
-        self._downstream: tuple[SpanProcessor, ...] = tuple(downstream)
+        self._downstream: tuple[SpanProcessor, ...] = ()
+        # The downstream processors whose on_start / _on_ending do something (see does_nothing).
+        self._starting: tuple[SpanProcessor, ...] = ()
+        self._ending: tuple[SpanProcessor, ...] = ()
         self._lock = threading.Lock()
+        for processor in downstream:
+            self.add_downstream(processor)
         self._attribution = AttributionSpanProcessor(on_run_start=self._run_started)
         self._rollup = RunRollup() if self.settings.rollup else None
         interval = self.settings.heartbeat_interval_s
@@ -97,6 +122,10 @@ class EnrichingSpanProcessor(SpanProcessor):
         """Wrap one more processor; it sees every span after enrichment."""
         with self._lock:
             self._downstream = (*self._downstream, processor)
+            if not does_nothing(processor.on_start):
+                self._starting = (*self._starting, processor)
+            if not does_nothing(processor._on_ending):
+                self._ending = (*self._ending, processor)
 
     def _emit(self, span: ReadableSpan) -> None:
         for processor in self._downstream:
@@ -127,7 +156,7 @@ class EnrichingSpanProcessor(SpanProcessor):
             self._markers.run_started(span, carried)
 
     def _on_ending(self, span: Span) -> None:
-        for processor in self._downstream:
+        for processor in self._ending:
             try:
                 processor._on_ending(span)
             except Exception as exc:
@@ -136,13 +165,17 @@ class EnrichingSpanProcessor(SpanProcessor):
 
     # --- end ------------------------------------------------------------------------------------
     def on_end(self, span: ReadableSpan) -> None:
-        enriched = span
         try:
             enriched = self._enrich(span)
         except Exception as exc:
             record_failure("enrich.on_end", exc)
             enriched = self._marked_failed(span, exc)
-        self._emit(enriched)
+        for processor in self._downstream:  # _emit inlined: one call less for every span
+            try:
+                processor.on_end(enriched)
+            except Exception as exc:
+                if contain(f"processor {type(processor).__name__}.on_end", exc):
+                    raise
 
     def _marked_failed(self, span: ReadableSpan, exc: Exception) -> ReadableSpan:
         with guard("enrich.mark_failed"):
@@ -157,10 +190,12 @@ class EnrichingSpanProcessor(SpanProcessor):
         span_id = context.span_id if context is not None else 0
         self._attribution.on_end(span_id)
         added = usage_and_cost(attrs, self.prices)
-        added.update(error_category(attrs, span))
+        status = span.status
+        if status.status_code is StatusCode.ERROR:
+            added.update(error_category(attrs, span))
         run_id = attrs.get(A.RUN_ID)
         if run_id is not None and is_run(attrs) and run_id == span_id_hex(span_id):
-            added.update(self._run_end(span_id, attrs, added, span.status))
+            added.update(self._run_end(span_id, attrs, added, status))
         elif run_id is not None and self._rollup is not None:
             self._contribute(str(run_id), attrs, added, span)
         return with_attributes(span, added) if added else span
