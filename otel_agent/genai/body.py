@@ -22,21 +22,37 @@ def is_event_stream(content_type: str) -> bool:
     return "event-stream" in content_type or "ndjson" in content_type
 
 
-def parse_json(body: bytes, facts: CallFacts, what: str, encoding: str = "") -> Any:
+_DECODER = json.JSONDecoder()  # what json.loads uses when given no options
+
+
+def parse_json(body: bytes, facts: CallFacts, what: str, headers: Any = None) -> Any:
     """Decoded JSON, or None with a note saying why it could not be read."""
+    try:
+        return _loads(body)
+    except (ValueError, UnicodeDecodeError):
+        pass
     if not body.strip():
         facts.note(f"{what} is empty")
         return None
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        if encoding not in ("", "identity", "gzip", "deflate"):  # the client could not decode it either
-            facts.note(f"content-encoding {encoding} not read")
-            return None
-        snippet = body.lstrip()[:1].decode("latin-1")
-        kind = "HTML" if snippet == "<" else "not JSON"
-        facts.note(f"{what} is {kind} ({len(body)} bytes)")
+    encoding = _encoding(headers)
+    if encoding not in ("", "identity", "gzip", "deflate"):  # the client could not decode it either
+        facts.note(f"content-encoding {encoding} not read")
         return None
+    snippet = body.lstrip()[:1].decode("latin-1")
+    kind = "HTML" if snippet == "<" else "not JSON"
+    facts.note(f"{what} is {kind} ({len(body)} bytes)")
+    return None
+
+
+def _loads(body: bytes) -> Any:
+    """json.loads(body), minus its encoding detection when the body plainly starts as UTF-8 JSON does."""
+    if body[:1] == b"{" and body[1:2] != b"\0":  # json.detect_encoding would say utf-8 too
+        return _DECODER.decode(body.decode("utf-8", "surrogatepass"))
+    return json.loads(body)
+
+
+def _encoding(headers: Any) -> str:
+    return headers.get("content-encoding", "").lower() if headers is not None else ""
 
 
 class BodyReader:
@@ -102,9 +118,8 @@ class BodyReader:
 
 def read_whole(wire: Wire, facts: CallFacts, status: int, headers: Any, body: bytes) -> None:
     """A whole (already decoded) body: success JSON, an event stream read at once, or an error."""
-    encoding = headers.get("content-encoding", "").lower()
     if status >= 400:
-        decoded = parse_json(body, facts, "error body", encoding) if body else None
+        decoded = parse_json(body, facts, "error body", headers) if body else None
         read_error_response(status, headers, decoded, facts)
         return
     if is_event_stream(headers.get("content-type", "").lower()):
@@ -113,11 +128,10 @@ def read_whole(wire: Wire, facts: CallFacts, status: int, headers: Any, body: by
         if not scanner.finish():
             facts.note("stream ended mid-event")
         return
-    decoded = parse_json(body, facts, "response body", encoding)
+    decoded = parse_json(body, facts, "response body", headers)
     if decoded is not None:
         wire.read_body(decoded, facts)
-        name, _ = (
-            provider_error(decoded) if isinstance(decoded, dict) and "error" in decoded else (None, None)
-        )
-        if name and not facts.error_type:
-            facts.error_type = name
+        if isinstance(decoded, dict) and "error" in decoded:
+            name, _ = provider_error(decoded)
+            if name and not facts.error_type:
+                facts.error_type = name

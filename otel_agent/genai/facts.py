@@ -11,14 +11,6 @@ from typing import Any
 
 from otel_agent import attributes as A
 
-_USAGE_ATTRS = {
-    "input_tokens": A.GEN_AI_USAGE_INPUT_TOKENS,
-    "output_tokens": A.GEN_AI_USAGE_OUTPUT_TOKENS,
-    "cache_read_tokens": A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    "cache_creation_tokens": A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-    "reasoning_tokens": A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-}
-
 
 @dataclass(slots=True)
 class TokenCounts:
@@ -30,15 +22,18 @@ class TokenCounts:
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
 
-    def as_dict(self) -> dict[str, int]:
-        pairs = (
-            ("input_tokens", self.input_tokens),
-            ("output_tokens", self.output_tokens),
-            ("cache_read_tokens", self.cache_read_tokens),
-            ("cache_creation_tokens", self.cache_creation_tokens),
-            ("reasoning_tokens", self.reasoning_tokens),
-        )
-        return {k: v for k, v in pairs if v is not None}
+    def add_attributes(self, out: dict[str, Any]) -> None:
+        """The known counts under their semconv names ."""
+        if self.input_tokens is not None:
+            out[A.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            out[A.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if self.cache_read_tokens is not None:
+            out[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_tokens
+        if self.cache_creation_tokens is not None:
+            out[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation_tokens
+        if self.reasoning_tokens is not None:
+            out[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
 
 
 @dataclass(slots=True)
@@ -83,8 +78,7 @@ class CallFacts:
         reasons = [r for r in self.finish_reasons if r]
         if reasons:
             out[A.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-        for name, value in self.usage.as_dict().items():
-            out[_USAGE_ATTRS[name]] = value
+        self.usage.add_attributes(out)
         if self.error_type:
             out[A.ERROR_TYPE] = self.error_type
         if self.error_category:
