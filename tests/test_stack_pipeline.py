@@ -326,3 +326,24 @@ def test_rule_selectors_match_the_collectors_own_counter_names(flowed: Stack) ->
     rules = RULES.read_text()
     selector = re.search(r'"(otelcol_receiver_refused_spans[^"]*)"', rules)
     assert selector and all(re.fullmatch(selector.group(1), family) for family in families)
+
+
+def test_logs_reach_loki_at_its_otlp_path(flowed: Stack) -> None:
+    """Logs leave the gateway by OTLP HTTP at Loki's /otlp/v1/logs (Loki 3's native OTLP endpoint)."""
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    provider = LoggerProvider()
+    provider.add_log_record_processor(
+        SimpleLogRecordProcessor(OTLPLogExporter(endpoint=flowed.collector.otlp_grpc, insecure=True))
+    )
+    try:
+        record = LogRecord(
+            body="run finished", severity_number=SeverityNumber.WARN, attributes={A.PROJECT: "books"}
+        )
+        provider.get_logger("stack-test").emit(record)
+    finally:
+        provider.shutdown()
+    assert wait_until(lambda: flowed.loki.requests.get("/otlp/v1/logs", 0) > 0, 15), flowed.loki.requests
