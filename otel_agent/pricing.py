@@ -69,6 +69,7 @@ class Cost(NamedTuple):
 
 
 UNPRICED = Cost(source=A.PRICE_SOURCE_UNPRICED)
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +91,19 @@ class Rates:
             return self.slow(usage)
         read = usage.cache_read_tokens or 0
         write = usage.cache_creation_tokens or 0
-        uncached = max(total_in - read - write, 0)
-        input_usd = uncached * self.input + read * self.cache_read + write * self.cache_write
+        uncached = total_in - read - write
+        input_usd = (uncached if uncached > 0 else 0) * self.input
+        if read:  # most calls read or write no cache: skip the multiplications that would add 0.0
+            input_usd += read * self.cache_read
+        if write:
+            input_usd += write * self.cache_write
         output_usd = (usage.output_tokens or 0) * self.output  # reasoning is inside output
-        return Cost(self.source, input_usd + output_usd, input_usd, output_usd)
+        # tuple.__new__ directly: half the cost of the NamedTuple's generated Python __new__.
+        return _new_tuple(Cost, (self.source, input_usd + output_usd, input_usd, output_usd))
+
+
+# A cache default meaning "not looked up yet" (None in the cache means "looked up: no price").
+_NOT_CACHED = Rates("", 0.0, 0.0, 0.0, 0.0)
 
 
 def _per_token(mtok: Any) -> float | None:
@@ -263,7 +273,10 @@ class PriceBook:
 
     def price(self, usage: Usage) -> Cost:
         """The cost of one call; UNPRICED when the model is missing or unknown."""
-        if not usage.model or not usage.has_tokens:
+        model = usage.model
+        if not model or (usage.input_tokens is None and usage.output_tokens is None):
             return UNPRICED
-        rates = self.rates_for(usage.provider, usage.model)
+        rates = self._cache.get((usage.provider, model), _NOT_CACHED)  # rates_for's hit, inlined
+        if rates is _NOT_CACHED:
+            rates = self.rates_for(usage.provider, model)
         return UNPRICED if rates is None else rates.price(usage)
