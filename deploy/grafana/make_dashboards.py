@@ -249,7 +249,8 @@ FAILURES = [
         "Seconds since a worker with runs in flight sent a marker",
         # last_over_time: a worker that died stops sending; keep showing it for an hour.
         "(time() - max by (job, instance) (last_over_time(otel_agent_worker_heartbeat_time_seconds[1h])))"
-        " and on (job, instance) (sum by (job, instance) (last_over_time(otel_agent_runs_in_flight[1h])) > 0)",
+        " and on (job, instance)"
+        " (sum by (job, instance) (last_over_time(otel_agent_runs_in_flight[1h])) > 0)",
         unit="s",
         legend="{{job}} {{instance}}",
     ),
