@@ -16,11 +16,6 @@ from typing import Any
 from otel_agent.cli.output import add_common, engine_for, parse_since, print_json, print_table
 from otel_agent.store import queries
 
-RUN_GROUPS = {
-    "project": "project", "stage": "stage", "role": "agent_role", "status": "status", "user": "user_id",
-    "workspace": "workspace", "trigger": "trigger_type",
-}  # fmt: skip
-CALL_GROUPS = {"provider": "provider", "model": "model"}
 TABLE = (
     ("group", "GROUP"), ("runs", "RUNS"), ("calls", "CALLS"), ("success_rate", "SUCCESS %"),
     ("p50_s", "P50 S"), ("p95_s", "P95 S"), ("input_tokens", "TOKENS IN"), ("output_tokens", "TOKENS OUT"),
@@ -49,15 +44,9 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def _key_function(by: str) -> tuple[str, Callable[[dict[str, Any]], Any]]:
-    """('runs' | 'calls', row -> group value) for a --by value."""
-    if by in CALL_GROUPS:
-        column = CALL_GROUPS[by]
-        return "calls", lambda row: row.get(column)
-    if by in RUN_GROUPS:
-        column = RUN_GROUPS[by]
-        return "runs", lambda row: row.get(column)
-    tag = by.removeprefix("tag:")
-    return "runs", lambda row: (row.get("tags") or {}).get(tag)
+    """('runs' | 'calls', row -> group value) for a --by value (see queries.report_grouping)."""
+    grouping = queries.report_grouping(by)
+    return grouping.per, grouping.key
 
 
 def aggregate(
@@ -96,10 +85,11 @@ def report(args: argparse.Namespace) -> int:
         project=args.project, stage=args.stage, agent_role=args.role, workspace=args.workspace,
         since=parse_since(args.since),
     )  # fmt: skip
-    per, key = _key_function(args.by)
+    grouping = queries.report_grouping(args.by)
+    per = grouping.per
     with engine_for(args).connect() as conn:
         rows = queries.report_calls(conn, where) if per == "calls" else queries.report_runs(conn, where)
-    summary = aggregate(rows, key, per)
+    summary = aggregate(rows, grouping.key, per)
     if args.json:
         print_json(summary)
     else:

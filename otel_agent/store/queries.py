@@ -12,6 +12,36 @@ import sqlalchemy as sa
 from otel_agent.store.models import RUN_STATUS_RUNNING, RUN_STATUS_STALLED, failures, runs, steps
 
 RUN_COLUMNS = ("project", "stage", "agent_role", "status", "user_id", "workspace", "trigger_type")
+# A report's --by / ?by= value -> the column it groups on: per run, or per LLM call (provider, model).
+RUN_GROUPS = {
+    "project": "project", "stage": "stage", "role": "agent_role", "status": "status", "user": "user_id",
+    "workspace": "workspace", "trigger": "trigger_type",
+}  # fmt: skip
+CALL_GROUPS = {"provider": "provider", "model": "model"}
+
+
+@dataclass(frozen=True)
+class ReportGrouping:
+    """How a report groups its rows; the CLI and the operator API both read ``by`` through this."""
+
+    per: str  # "runs" (one row per run) or "calls" (one row per LLM call)
+    column: str | None  # the row's column; None when grouping by a run tag
+    tag: str | None = None
+
+    def key(self, row: Mapping[str, Any]) -> Any:
+        """The group a row of ``report_runs`` / ``report_calls`` belongs to."""
+        if self.column is not None:
+            return row.get(self.column)
+        return (row.get("tags") or {}).get(self.tag)
+
+
+def report_grouping(by: str) -> ReportGrouping:
+    """A run column or alias, ``provider`` / ``model``, or a run tag (``tag:NAME``, or NAME itself)."""
+    if by in CALL_GROUPS:
+        return ReportGrouping("calls", CALL_GROUPS[by])
+    if by in RUN_GROUPS:
+        return ReportGrouping("runs", RUN_GROUPS[by])
+    return ReportGrouping("runs", None, by.removeprefix("tag:"))
 
 
 @dataclass(frozen=True)
