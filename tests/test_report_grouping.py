@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from otel_agent.cli import report as cli_report
@@ -36,5 +38,5 @@ def test_the_cli_and_the_api_share_it() -> None:
     per, key = cli_report._key_function("role")
     assert (per, key(RUN)) == ("runs", "writer")
     assert report_grouping("role") == ReportGrouping("runs", "agent_role")
-    source = open("otel_agent/api/queries/report.py").read()
+    source = Path("otel_agent/api/queries/report.py").read_text()
     assert "_key_function" not in source and "report_grouping(by)" in source
