@@ -36,9 +36,16 @@ class Call:
     """The capture's view of one HTTP attempt to a provider."""
 
     def __init__(
-        self, span: Span, owned: bool, route: Route, facts: CallFacts, settings: GenAISettings
+        self,
+        span: Span,
+        owned: bool,
+        route: Route,
+        facts: CallFacts,
+        settings: GenAISettings,
+        parent: otel_context.Context | None = None,
     ) -> None:
         self.span = span
+        self.parent = parent  # the context the call started in: ours is made from it
         self.owned = owned
         self.route = route
         self.facts = facts
@@ -54,7 +61,7 @@ class Call:
         """Make our span current while the request is sent, so the HTTP span sits under it."""
         if not self.owned:
             return None
-        return otel_context.attach(trace.set_span_in_context(self.span))
+        return otel_context.attach(trace.set_span_in_context(self.span, self.parent))
 
     @staticmethod
     def detach(token: object | None) -> None:
@@ -157,15 +164,11 @@ class Call:
         self.span.set_attributes({k: v for k, v in attributes.items() if k not in _ERROR_KEYS})
 
 
-def start_span(tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Span:
-    return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-
-
-def foreign_genai_span(settings: GenAISettings) -> Span | None:
+def foreign_genai_span(settings: GenAISettings, parent: otel_context.Context | None = None) -> Span | None:
     """The current span if another instrumentation made it for this LLM call, else None."""
     if not settings.enrich_foreign:
         return None
-    span = trace.get_current_span()
+    span = trace.get_current_span(parent)
     if getattr(span, "kind", None) is not SpanKind.CLIENT or not span.is_recording():
         return None  # the usual case (no span, or an agent step): decided without touching attributes
     attrs = getattr(span, "attributes", None)

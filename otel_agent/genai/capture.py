@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from otel_agent import __version__
 from otel_agent import attributes as A
 from otel_agent.genai import content
-from otel_agent.genai.call import Call, foreign_genai_span, start_span
+from otel_agent.genai.call import Call, foreign_genai_span
 from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.providers import Route, provider_for, route
 from otel_agent.genai.request import RequestFacts, body_bytes, read_request, rebuilt, with_stream_usage
@@ -56,10 +58,11 @@ class Capture:
         target = self._target_for(request)
         if target is None:
             return None
-        found = target.route
         raw = body_bytes(request)
         asked = read_request(raw, parse_all=self.settings.capture_content)
-        request, stripping = self._maybe_ask_usage(request, raw, found, asked)
+        stripping = False
+        if self.settings.stream_usage and asked.stream:
+            request, stripping = self._maybe_ask_usage(request, raw, target.route)
         call = self._start(target, asked, request)
         call.strip_usage = stripping
         return call, request
@@ -78,20 +81,21 @@ class Capture:
             text = content.input_content(asked.body, self.settings.content_max_bytes)
             if text:
                 attributes[A.GEN_AI_INPUT_MESSAGES] = text
-        foreign = foreign_genai_span(self.settings)
+        parent = otel_context.get_current()  # looked up once: the span's parent, and the base of its context
+        foreign = foreign_genai_span(self.settings, parent)
         if foreign is not None:
             foreign.set_attributes({k: v for k, v in attributes.items() if k != A.GEN_AI_PROVIDER_NAME})
-            call = Call(foreign, False, found, facts, self.settings)
+            call = Call(foreign, False, found, facts, self.settings, parent)
             call.span_attempt = attempt
             return call
         name = f"{found.operation} {model}" if model else found.operation
-        return Call(start_span(self.tracer, name, attributes), True, found, facts, self.settings)
+        span = self.tracer.start_span(name, parent, SpanKind.CLIENT, attributes)
+        return Call(span, True, found, facts, self.settings, parent)
 
-    def _maybe_ask_usage(
-        self, request: Any, raw: bytes | None, found: Route, asked: RequestFacts
-    ) -> tuple[Any, bool]:
+    @staticmethod
+    def _maybe_ask_usage(request: Any, raw: bytes | None, found: Route) -> tuple[Any, bool]:
         """Opt-in: add stream_options.include_usage to an OpenAI-style streamed chat request."""
-        if not (self.settings.stream_usage and asked.stream and raw and found.wire is openai.CHAT):
+        if not (raw and found.wire is openai.CHAT):
             return request, False
         changed = with_stream_usage(raw)
         if changed is None:
@@ -122,7 +126,7 @@ def _target(url: Any, base_urls: Mapping[str, str]) -> _Target | None:
 
 
 def _attempt(request: Any) -> int:
-    raw = request.headers.get(_RETRY_HEADER)
-    if raw and raw.isdigit():
+    raw = ", ".join(request.headers.get_list(_RETRY_HEADER))  # headers.get without a KeyError when absent
+    if raw.isdigit():
         return int(raw)
     return 0

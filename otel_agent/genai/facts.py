@@ -94,6 +94,8 @@ class CallFacts:
 
 def as_int(value: Any) -> int | None:
     """A token count from JSON: ints only (bools and negatives are not counts)."""
+    if type(value) is int:  # the usual case, decided without the bool test
+        return value if value >= 0 else None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None

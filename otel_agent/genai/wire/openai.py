@@ -13,22 +13,27 @@ def chat_usage(usage: Any) -> TokenCounts | None:
     """Chat/embeddings usage: prompt_tokens already include cached tokens (semconv agrees)."""
     if not isinstance(usage, dict):
         return None
-    cache_read = as_int(dig(usage, "prompt_tokens_details", "cached_tokens"))
+    prompt_details = usage.get("prompt_tokens_details")
+    cache_read = as_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
     if cache_read is None:  # DeepSeek names its cache hits differently
         cache_read = as_int(usage.get("prompt_cache_hit_tokens"))
+    output_details = usage.get("completion_tokens_details")
     return TokenCounts(
         input_tokens=as_int(usage.get("prompt_tokens")),
         output_tokens=as_int(usage.get("completion_tokens")),
         cache_read_tokens=cache_read,
-        reasoning_tokens=as_int(dig(usage, "completion_tokens_details", "reasoning_tokens")),
+        reasoning_tokens=as_int(output_details.get("reasoning_tokens"))
+        if isinstance(output_details, dict)
+        else None,
     )
 
 
 def _read_chat_common(data: dict[str, Any], facts: CallFacts) -> None:
-    if isinstance(data.get("model"), str) and data["model"]:
-        facts.response_model = data["model"]
-    if isinstance(data.get("id"), str) and data["id"]:
-        facts.response_id = data["id"]
+    model, response_id = data.get("model"), data.get("id")
+    if model and isinstance(model, str):
+        facts.response_model = model
+    if response_id and isinstance(response_id, str):
+        facts.response_id = response_id
     usage = chat_usage(data.get("usage")) or chat_usage(dig(data, "x_groq", "usage"))
     if usage is not None:
         facts.usage = usage
