@@ -71,8 +71,27 @@ def marker_run_id(record: SpanRecord) -> str | None:
     return span_id(record.attributes.get(A.RUN_ID)) or span_id(record.parent_span_id)
 
 
-def _attribution(attrs: Mapping[str, Any], fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    return {column: text(attrs.get(name), NAME_CHARS) for column, name in fields}
+def _attribution(record: SpanRecord, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """Attribution from the span's attributes, else from its resource (e.g. a service deployed per
+    workspace sets ``otel_agent.workspace`` once in OTEL_RESOURCE_ATTRIBUTES): the span wins."""
+    attrs, resource = record.attributes, record.resource_attributes
+    found = {}
+    for column, name in fields:
+        value = attrs.get(name)
+        found[column] = text(resource.get(name) if value is None else value, NAME_CHARS)
+    return found
+
+
+def _resource_fallback(row: dict[str, Any], resource: Mapping[str, Any]) -> None:
+    """Fill the step's attribution columns its span left empty from its resource."""
+    for column, name in _ATTRIBUTION:
+        if row[column] is None:
+            row[column] = text(resource.get(name), NAME_CHARS)
+
+
+def _trigger_type(record: SpanRecord) -> str | None:
+    value = record.attributes.get(A.TRIGGER_TYPE)
+    return text(record.resource_attributes.get(A.TRIGGER_TYPE) if value is None else value, 64)
 
 
 def _service(record: SpanRecord) -> str | None:
@@ -133,8 +152,8 @@ def run_row(
         "name": text(record.name, LONG_NAME_CHARS),
         "operation": text(attrs.get(A.GEN_AI_OPERATION_NAME), 64) or "run",
         "status": run_status(record),
-        **_attribution(attrs, _RUN_ATTRIBUTION),
-        "trigger_type": text(attrs.get(A.TRIGGER_TYPE), 64),
+        **_attribution(record, _RUN_ATTRIBUTION),
+        "trigger_type": _trigger_type(record),
         "service_name": _service(record),
         "started_at": time_from_nanos(record.start_time_unix_nano),
         "ended_at": time_from_nanos(record.end_time_unix_nano),
@@ -160,8 +179,8 @@ def marker_row(record: SpanRecord, run_id: str, now: datetime) -> dict[str, Any]
         "root_run_id": span_id(attrs.get(A.RUN_ROOT_ID)) or run_id,
         "name": text(attrs.get(A.RUN_NAME), LONG_NAME_CHARS),
         "status": M.RUN_STATUS_RUNNING,
-        **_attribution(attrs, _RUN_ATTRIBUTION),
-        "trigger_type": text(attrs.get(A.TRIGGER_TYPE), 64),
+        **_attribution(record, _RUN_ATTRIBUTION),
+        "trigger_type": _trigger_type(record),
         "service_name": _service(record),
         "started_at": time_from_nanos(attrs.get(A.RUN_START_TIME)),
         "last_heartbeat_at": time_from_nanos(record.end_time_unix_nano or record.start_time_unix_nano),
@@ -233,6 +252,8 @@ def step_row(record: SpanRecord, run_id: str | None, content: ContentPolicy) -> 
     )
     if row["error_category"] is None and record.status_code == "ERROR":
         row["error_category"] = "unknown"
+    if record.resource_attributes:
+        _resource_fallback(row, record.resource_attributes)
     if content.enabled:
         row["input_content"] = content.apply(attrs.get(A.GEN_AI_INPUT_MESSAGES))
         row["output_content"] = content.apply(attrs.get(A.GEN_AI_OUTPUT_MESSAGES))
@@ -250,7 +271,7 @@ def failure_row(record: SpanRecord, run_id: str | None, source: str) -> dict[str
         "span_id": record.span_id,
         "trace_id": record.trace_id,
         "step_name": text(record.name, LONG_NAME_CHARS),
-        **_attribution(attrs, _ATTRIBUTION),
+        **_attribution(record, _ATTRIBUTION),
         "error_category": _error_category(record) or "unknown",
         "error_type": text(attrs.get(A.ERROR_TYPE), NAME_CHARS),
         "message": _error_message(record),
