@@ -23,6 +23,7 @@ def is_event_stream(content_type: str) -> bool:
 
 
 _DECODER = json.JSONDecoder()  # what json.loads uses when given no options
+_JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
 
 
 def parse_json(body: bytes, facts: CallFacts, what: str, headers: Any = None) -> Any:
@@ -45,14 +46,24 @@ def parse_json(body: bytes, facts: CallFacts, what: str, headers: Any = None) ->
 
 
 def _loads(body: bytes) -> Any:
-    """json.loads(body), minus its encoding detection when the body plainly starts as UTF-8 JSON does."""
-    if body[:1] == b"{" and body[1:2] != b"\0":  # json.detect_encoding would say utf-8 too
-        return _DECODER.decode(body.decode("utf-8", "surrogatepass"))
-    return json.loads(body)
+    """json.loads(body), minus its encoding detection and whitespace regexes when the body starts as
+    compact UTF-8 JSON does (json.detect_encoding would say utf-8 too)."""
+    if body[:1] != b"{" or body[1:2] == b"\0":
+        return json.loads(body)
+    text = body.decode("utf-8", "surrogatepass")
+    decoded, end = _DECODER.raw_decode(text)
+    if end != len(text) and text[end:].strip(_JSON_SPACE):
+        raise ValueError("extra data after the JSON value")
+    return decoded
+
+
+def header(headers: Any, name: str) -> str:
+    """headers.get(name, "") for httpx/httpx2 headers, without the KeyError it raises inside when absent."""
+    return ", ".join(headers.get_list(name))
 
 
 def _encoding(headers: Any) -> str:
-    return headers.get("content-encoding", "").lower() if headers is not None else ""
+    return header(headers, "content-encoding").lower() if headers is not None else ""
 
 
 class BodyReader:
@@ -122,7 +133,7 @@ def read_whole(wire: Wire, facts: CallFacts, status: int, headers: Any, body: by
         decoded = parse_json(body, facts, "error body", headers) if body else None
         read_error_response(status, headers, decoded, facts)
         return
-    if is_event_stream(headers.get("content-type", "").lower()):
+    if is_event_stream(header(headers, "content-type").lower()):
         scanner = EventScanner(wire, facts, max(len(body), 1))
         scanner.feed(body)
         if not scanner.finish():

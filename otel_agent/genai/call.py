@@ -84,7 +84,8 @@ class Call:
         """Non-streamed: the client has read and decoded the body already."""
         try:
             read_whole(self.route.wire, self.facts, response.status_code, response.headers, response.content)
-            self._record_output(response)
+            if self.settings.capture_content:
+                self._record_output(response)
         except Exception as exc:  # our bug: the span still ends and says so; the guard above counts it
             self.facts.note(f"capture failed ({type(exc).__name__})")
             raise
@@ -124,7 +125,7 @@ class Call:
         self.end()
 
     def _record_output(self, response: Any) -> None:
-        if not self.settings.capture_content or response.status_code >= 400:
+        if response.status_code >= 400:
             return
         try:
             decoded = response.json()
@@ -149,6 +150,9 @@ class Call:
     def _end_own(self, attributes: dict[str, Any]) -> None:
         if not self.facts.request_model and self.facts.response_model:
             self.span.update_name(f"{self.route.operation} {self.facts.response_model}")
+        reasons = attributes.get(A.GEN_AI_RESPONSE_FINISH_REASONS)
+        if reasons is not None:
+            attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)  # as the SDK stores sequences
         set_clean_attributes(self.span, attributes)
         if self.facts.error_type:
             self.span.set_status(Status(StatusCode.ERROR, self.facts.error_type))

@@ -53,7 +53,6 @@ class CallFacts:
     retry_after_s: float | None = None
     time_to_first_chunk_s: float | None = None
     capture_errors: list[str] = field(default_factory=list)
-    output_text: list[str] = field(default_factory=list)  # only filled when content capture is on
     state: dict[str, Any] = field(default_factory=dict)  # a parser's own memory between stream events
 
     def note(self, problem: str) -> None:

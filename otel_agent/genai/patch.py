@@ -44,13 +44,10 @@ def _patch(cls: type, wrapper: Any) -> None:
     setattr(cls, "send", wrapper)  # noqa: B010
 
 
-def _begin(capture: Capture, request: Any) -> Any:
-    try:  # plain try on this hot path; the guard only runs on failure (counts, logs, re-raises in tests)
-        return capture.begin(request)
-    except Exception as exc:
-        with guard(_COMPONENT):
-            raise exc
-    return None
+def _failed_to_begin(exc: Exception) -> None:
+    """The guard only runs on failure (counts, logs, re-raises in tests): a plain try on the hot path."""
+    with guard(_COMPONENT):
+        raise exc
 
 
 def _after(call: Any, response: Any, stream: bool, tee: type) -> None:
@@ -69,7 +66,11 @@ def _after(call: Any, response: Any, stream: bool, tee: type) -> None:
 def _sync_send(original: Any, capture: Capture, tee: type) -> Any:
     @functools.wraps(original)
     def send(self: Any, request: Any, *, stream: bool = False, **kwargs: Any) -> Any:
-        begun = _begin(capture, request)
+        try:
+            begun = capture.begin(request)
+        except Exception as exc:
+            _failed_to_begin(exc)
+            begun = None
         if begun is None:
             return original(self, request, stream=stream, **kwargs)
         call, request = begun
@@ -103,7 +104,11 @@ def _read_or_close(response: Any) -> None:
 def _async_send(original: Any, capture: Capture, tee: type) -> Any:
     @functools.wraps(original)
     async def send(self: Any, request: Any, *, stream: bool = False, **kwargs: Any) -> Any:
-        begun = _begin(capture, request)
+        try:
+            begun = capture.begin(request)
+        except Exception as exc:
+            _failed_to_begin(exc)
+            begun = None
         if begun is None:
             return await original(self, request, stream=stream, **kwargs)
         call, request = begun
