@@ -52,7 +52,7 @@ class Call:
         self.settings = settings
         self.started = time.perf_counter()
         self.strip_usage = False  # we added include_usage to the request: hide that chunk
-        self.span_attempt = 0  # the SDK's retry count, for attempt events on a foreign span
+        self.attempt = 0  # the SDK's retry count: an attribute of ours, an event's on a foreign span
         self.body: BodyReader | None = None
         self._ended = False
 
@@ -153,6 +153,7 @@ class Call:
         reasons = attributes.get(A.GEN_AI_RESPONSE_FINISH_REASONS)
         if reasons is not None:
             attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)  # as the SDK stores sequences
+        attributes[A.RETRY_ATTEMPT] = self.attempt
         set_clean_attributes(self.span, attributes)
         if self.facts.error_type:
             self.span.set_status(Status(StatusCode.ERROR, self.facts.error_type))
@@ -163,7 +164,7 @@ class Call:
             return
         if self.facts.error_type:
             event = {k: v for k, v in attributes.items() if k in _ERROR_KEYS}
-            event[A.RETRY_ATTEMPT] = self.span_attempt
+            event[A.RETRY_ATTEMPT] = self.attempt
             self.span.add_event(ATTEMPT_EVENT, event)
         self.span.set_attributes({k: v for k, v in attributes.items() if k not in _ERROR_KEYS})
 

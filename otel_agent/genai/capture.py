@@ -71,8 +71,7 @@ class Capture:
         found = target.route
         model = asked.model or found.path_model
         facts = CallFacts(provider=found.provider, operation=found.operation, request_model=model)
-        attempt = _attempt(request)
-        attributes: dict[str, Any] = {**target.attributes, A.RETRY_ATTEMPT: attempt}
+        attributes: dict[str, Any] = {**target.attributes}
         if asked.stream or found.stream_by_path:
             attributes[A.GEN_AI_REQUEST_STREAM] = True
         if model:
@@ -83,14 +82,19 @@ class Capture:
                 attributes[A.GEN_AI_INPUT_MESSAGES] = text
         parent = otel_context.get_current()  # looked up once: the span's parent, and the base of its context
         foreign = foreign_genai_span(self.settings, parent)
+        attempt = _attempt(request)
         if foreign is not None:
+            attributes[A.RETRY_ATTEMPT] = attempt
             foreign.set_attributes({k: v for k, v in attributes.items() if k != A.GEN_AI_PROVIDER_NAME})
             call = Call(foreign, False, found, facts, self.settings, parent)
-            call.span_attempt = attempt
-            return call
-        name = f"{found.operation} {model}" if model else found.operation
-        span = self.tracer.start_span(name, parent, SpanKind.CLIENT, attributes)
-        return Call(span, True, found, facts, self.settings, parent)
+        else:
+            # The retry attempt is set when the span ends, with the response attributes: through the SDK's
+            # start it would cost as much as the cheap end path for all of them (no sampler needs it).
+            name = f"{found.operation} {model}" if model else found.operation
+            span = self.tracer.start_span(name, parent, SpanKind.CLIENT, attributes)
+            call = Call(span, True, found, facts, self.settings, parent)
+        call.attempt = attempt
+        return call
 
     @staticmethod
     def _maybe_ask_usage(request: Any, raw: bytes | None, found: Route) -> tuple[Any, bool]:
