@@ -14,6 +14,9 @@ from typing import Any
 
 _HEX_ID = re.compile(r"[0-9a-f]{1,32}")
 _MAX_COUNT = 2**62  # BIGINT headroom for sums
+_MAX_NANOS = 253_402_300_799 * 10**9  # 9999-12-31T23:59:59Z, the largest datetime
+_UTC = timezone.utc
+_from_timestamp = datetime.fromtimestamp
 
 
 def text(value: Any, limit: int) -> str | None:
@@ -82,6 +85,8 @@ def small_int(value: Any) -> int | None:
 
 def span_id(value: Any) -> str | None:
     """A lowercase hex id of at most 32 chars, or None."""
+    if value.__class__ is str and _HEX_ID.fullmatch(value):
+        return value  # the common case: one C call
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -97,6 +102,8 @@ def span_id(value: Any) -> str | None:
 
 def time_from_nanos(value: Any) -> datetime | None:
     """UTC datetime from Unix nanoseconds; None for zero, negative or absurd values."""
+    if value.__class__ is int and 0 < value < _MAX_NANOS:
+        return _from_timestamp(value / 1e9, _UTC)  # the common case, without the checks below
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         return None
     try:

@@ -200,24 +200,21 @@ def placeholder_row(run_id: str, trace_id: str, now: datetime) -> dict[str, Any]
     }
 
 
-def _bounded(limit: int) -> Callable[[Any], str | None]:
-    return lambda value: text(value, limit)
-
-
-# Attribute -> (column, cleaner). A step row starts from a template and only the attributes a span
-# actually carries are visited: spans are sparse, so this is much cheaper than asking for every column.
-_STEP_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    **{name: (column, _bounded(NAME_CHARS)) for column, name in _ATTRIBUTION},
-    A.GEN_AI_PROVIDER_NAME: ("provider", _bounded(NAME_CHARS)),
-    A.GEN_AI_REQUEST_MODEL: ("request_model", _bounded(NAME_CHARS)),
-    A.GEN_AI_RESPONSE_MODEL: ("response_model", _bounded(NAME_CHARS)),
-    A.GEN_AI_TOOL_NAME: ("tool_name", _bounded(NAME_CHARS)),
+# Attribute -> (column, cleaner); an int cleaner is a text column's size. A step row starts from a
+# template and only the attributes a span actually carries are visited: spans are sparse, so this is
+# much cheaper than asking for every column.
+_STEP_FIELDS: dict[str, tuple[str, int | Callable[[Any], Any]]] = {
+    **{name: (column, NAME_CHARS) for column, name in _ATTRIBUTION},
+    A.GEN_AI_PROVIDER_NAME: ("provider", NAME_CHARS),
+    A.GEN_AI_REQUEST_MODEL: ("request_model", NAME_CHARS),
+    A.GEN_AI_RESPONSE_MODEL: ("response_model", NAME_CHARS),
+    A.GEN_AI_TOOL_NAME: ("tool_name", NAME_CHARS),
     A.COST_USD: ("cost_usd", number),
-    A.PRICE_SOURCE: ("price_source", _bounded(32)),
+    A.PRICE_SOURCE: ("price_source", 32),
     A.RETRY_ATTEMPT: ("retry_attempt", small_int),
     A.TIME_TO_FIRST_CHUNK_S: ("time_to_first_chunk_s", number),
-    A.ERROR_CATEGORY: ("error_category", _bounded(64)),
-    A.ERROR_TYPE: ("error_type", _bounded(NAME_CHARS)),
+    A.ERROR_CATEGORY: ("error_category", 64),
+    A.ERROR_TYPE: ("error_type", NAME_CHARS),
     **{name: (column, count) for column, name in _TOKEN_ATTRS},
 }
 _STEP_TEMPLATE: dict[str, Any] = {
@@ -228,13 +225,27 @@ _STEP_TEMPLATE: dict[str, Any] = {
 }
 
 
+def _step_attributes(row: dict[str, Any], attrs: Mapping[str, Any]) -> None:
+    """The columns the span's attributes fill. The hottest loop of the store: a clean short ASCII str
+    (nearly every value) is checked inline, in C, and kept; anything else goes through the cleaners."""
+    fields = _STEP_FIELDS
+    for key, value in attrs.items():
+        field = fields.get(key)
+        if field is None:
+            continue
+        column, clean = field
+        if clean.__class__ is not int:
+            row[column] = clean(value)  # type: ignore[operator]
+        elif value.__class__ is str and len(value) <= clean and value.isascii() and "\x00" not in value:
+            row[column] = value
+        else:
+            row[column] = text(value, clean)
+
+
 def step_row(record: SpanRecord, run_id: str | None, content: ContentPolicy) -> dict[str, Any]:
     attrs = record.attributes
     row = _STEP_TEMPLATE.copy()
-    for key, value in attrs.items():
-        field = _STEP_FIELDS.get(key)
-        if field is not None:
-            row[field[0]] = field[1](value)
+    _step_attributes(row, attrs)
     operation = attrs.get(A.GEN_AI_OPERATION_NAME)
     start, end = record.start_time_unix_nano, record.end_time_unix_nano
     row.update(
