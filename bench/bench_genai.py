@@ -3,7 +3,9 @@
 The fake provider runs in a subprocess on loopback, so its CPU is not counted; CPU is this process's
 time.process_time. Both set-ups have opentelemetry-instrumentation-httpx on and the same TracerProvider
 (SimpleSpanProcessor + a no-op exporter, so span export cost is counted, synchronously); "ours" adds
-otel_agent.genai. Rounds alternate between the two; the median round is reported.
+otel_agent.genai. Rounds alternate between the two, in ABBA order so drift and "who runs second" cancel;
+the median round is reported. A control row wraps Client.send in a pass-through wrapper the same way, to
+show what the harness itself measures for no work (its noise floor).
 
 Goals (issue 4): a non-streamed chat call costs at most 50 us more CPU; reading a 1 MB SSE stream costs
 at most 1.05x the plain instrumented read.
@@ -11,12 +13,14 @@ at most 1.05x the plain instrumented read.
 
 from __future__ import annotations
 
+import functools
 import gc
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -28,6 +32,7 @@ from otel_agent import genai
 CALLS_PER_ROUND = 400
 STREAMS_PER_ROUND = 4
 ROUNDS = 9
+CALL_ROUNDS = 16  # the per-call figures are a few percent of a call: more rounds for a steadier median
 STREAM_BYTES = 1 << 20
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hello"}]}
 
@@ -53,18 +58,35 @@ def cpu_per_op(work: Callable[[], None], count: int) -> float:
 
 
 def alternate(
-    work: Callable[[], None], count: int, instrument: Callable[[], None]
+    work: Callable[[], None],
+    count: int,
+    instrument: Callable[[], None],
+    uninstrument: Callable[[], None] = genai.uninstrument,
+    rounds: int = ROUNDS,
 ) -> tuple[float, float, float]:
-    """Median CPU seconds per op over paired rounds: (plain, ours, ours - plain)."""
+    """Median CPU seconds per op over paired rounds: (plain, ours, ours - plain). Pairs run ABBA."""
     plain, ours, added = [], [], []
-    for _ in range(ROUNDS):
-        genai.uninstrument()
-        plain.append(cpu_per_op(work, count))
-        instrument()
-        ours.append(cpu_per_op(work, count))
-        added.append(ours[-1] - plain[-1])
-    genai.uninstrument()
+    for round_no in range(rounds):
+        pair = {}
+        for on in (False, True) if round_no % 2 == 0 else (True, False):
+            (instrument if on else uninstrument)()
+            pair[on] = cpu_per_op(work, count)
+        plain.append(pair[False])
+        ours.append(pair[True])
+        added.append(pair[True] - pair[False])
+    uninstrument()
     return statistics.median(plain), statistics.median(ours), statistics.median(added)
+
+
+def pass_through_wrapper() -> tuple[Callable[[], None], Callable[[], None]]:
+    """(install, remove) a wrapper around httpx.Client.send that only calls the original: the control."""
+    original = httpx.Client.send
+
+    @functools.wraps(original)
+    def send(self: httpx.Client, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> Any:
+        return original(self, request, stream=stream, **kwargs)
+
+    return (lambda: setattr(httpx.Client, "send", send)), (lambda: setattr(httpx.Client, "send", original))
 
 
 def capture_cpu(provider: TracerProvider, chat_url: str, count: int = 20_000) -> float:
@@ -132,11 +154,16 @@ def run(client: httpx.Client, provider: TracerProvider, url: str) -> None:
         call()
     gc.freeze()  # start-up objects out of the collector's way, so GC pauses do not swamp 50 us
     for label, work in (("alone", call), ("inside a parent span", call_in_step)):
-        plain, ours, added = alternate(work, CALLS_PER_ROUND, instrument)
+        plain, ours, added = alternate(work, CALLS_PER_ROUND, instrument, rounds=CALL_ROUNDS)
         print(
             f"chat call ({label}), CPU per call: httpx instrumentation only {plain * 1e6:.0f} us,"
-            f" with genai capture {ours * 1e6:.0f} us: +{added * 1e6:.1f} us (goal <= 50 us)"
+            f" with genai capture {ours * 1e6:.0f} us: {added * 1e6:+.1f} us (goal <= +50 us)"
         )
+    plain, ours, added = alternate(call, CALLS_PER_ROUND, *pass_through_wrapper(), rounds=CALL_ROUNDS)
+    print(
+        f"control: chat call with a pass-through wrapper on Client.send instead of the capture:"
+        f" {plain * 1e6:.0f} us vs {ours * 1e6:.0f} us: {added * 1e6:+.1f} us (the harness's floor)"
+    )
     per_call = capture_cpu(provider, chat_url)
     print(f"capture work alone per non-streamed call (span included, no network): {per_call * 1e6:.1f} us")
     for reader in ("iter_raw", "iter_lines"):

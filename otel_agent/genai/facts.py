@@ -46,7 +46,7 @@ class CallFacts:
     response_model: str | None = None
     response_id: str | None = None
     finish_reasons: list[str] = field(default_factory=list)
-    usage: TokenCounts = field(default_factory=TokenCounts)
+    usage: TokenCounts | None = None  # parsers replace it whole, never change it
     error_type: str | None = None
     error_category: str | None = None
     error_message: str | None = None
@@ -74,10 +74,12 @@ class CallFacts:
             out[A.GEN_AI_RESPONSE_MODEL] = self.response_model
         if self.response_id:
             out[A.GEN_AI_RESPONSE_ID] = self.response_id
-        reasons = [r for r in self.finish_reasons if r]
-        if reasons:
-            out[A.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-        self.usage.add_attributes(out)
+        if self.finish_reasons:
+            reasons = [r for r in self.finish_reasons if r]
+            if reasons:
+                out[A.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        if self.usage is not None:
+            self.usage.add_attributes(out)
         if self.error_type:
             out[A.ERROR_TYPE] = self.error_type
         if self.error_category:

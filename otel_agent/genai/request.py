@@ -18,7 +18,7 @@ _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 _STREAM_OPTIONS = re.compile(rb'"stream_options"\s*:')
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestFacts:
     model: str | None = None
     stream: bool = False

@@ -17,17 +17,18 @@ from opentelemetry.trace import Span
 
 def set_clean_attributes(span: Span, values: Mapping[str, Any]) -> None:
     """``span.set_attributes(values)`` for values of the types above (no lists), same result, less work."""
-    store = getattr(span, "_attributes", None)
-    inner = getattr(store, "_dict", None)
-    lock = getattr(store, "_lock", None)
-    maxlen = getattr(store, "maxlen", 0)
-    if (
-        type(inner) is not dict
-        or lock is None
-        or getattr(store, "_immutable", True)  # the span has ended: the SDK would warn and drop them
-        or getattr(store, "max_value_len", 0) is not None
-        or (maxlen is not None and len(inner) + len(values) > maxlen)
-    ):
+    try:  # plain attribute reads: getattr() with defaults costs as much as the rest of this function
+        store = span._attributes  # type: ignore[attr-defined]
+        inner, lock, maxlen = store._dict, store._lock, store.maxlen
+        usable = (
+            type(inner) is dict
+            and not store._immutable  # the span has ended: the SDK would warn and drop them
+            and store.max_value_len is None
+            and (maxlen is None or len(inner) + len(values) <= maxlen)
+        )
+    except AttributeError:  # not the SDK's span, or its internals changed
+        usable = False
+    if not usable:
         span.set_attributes(values)
         return
     with lock:
