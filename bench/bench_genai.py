@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +36,8 @@ CALLS_PER_ROUND = 400
 STREAMS_PER_ROUND = 4
 ROUNDS = 9
 CALL_ROUNDS = 16  # the per-call figures are a few percent of a call: more rounds for a steadier median
+COUNTED_CALLS = 1000  # per child process when instructions are counted (and 3x that)
+ROOT = Path(__file__).resolve().parents[1]
 STREAM_BYTES = 1 << 20
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hello"}]}
 
@@ -112,6 +117,47 @@ def capture_cpu(provider: TracerProvider, chat_url: str, count: int = 20_000) ->
     return min(cpu_per_op(one, count) for _ in range(3))
 
 
+def instructions_per_call(url: str) -> tuple[float, float] | None:
+    """User-space instructions per chat call (plain, ours), counted by `perf stat` on a child process
+    making N and 3N calls (the difference cancels start-up). Unlike CPU time, it does not grow with the
+    machine's load (cache misses); None when perf cannot count here."""
+    if shutil.which("perf") is None:
+        return None
+    per_call = []
+    for mode in ("plain", "ours"):
+        counts = [_instructions(mode, calls, url) for calls in (COUNTED_CALLS, 3 * COUNTED_CALLS)]
+        if counts[0] is None or counts[1] is None:
+            return None
+        per_call.append((counts[1] - counts[0]) / (2 * COUNTED_CALLS))
+    return per_call[0], per_call[1]
+
+
+def _instructions(mode: str, calls: int, url: str) -> int | None:
+    command = ["perf", "stat", "-x,", "-e", "instructions:u", "--no-inherit", sys.executable, "-m"]
+    command += ["bench.bench_genai", mode, str(calls), url]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # same dict layouts in every child
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    for line in done.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+            return int(fields[0])
+    return None
+
+
+def counted_calls(mode: str, calls: int, url: str) -> None:
+    """The child of `instructions_per_call`: warm up, then `calls` chat calls, plain or with the capture."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    if mode == "ours":
+        genai.instrument(
+            genai.GenAISettings(), tracer_provider=provider, base_urls={url + "/openai": "openai"}
+        )
+    with httpx.Client() as client:
+        for _ in range(50 + calls):
+            client.post(url + "/openai/v1/chat/completions", json=CHAT).read()
+
+
 def main() -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
@@ -120,6 +166,16 @@ def main() -> None:
     try:
         with httpx.Client() as client:
             run(client, provider, url)
+        counted = instructions_per_call(url)
+        if counted is None:
+            print("instructions per chat call: not counted (perf is missing or not allowed here)")
+        else:
+            plain, ours = counted
+            print(
+                f"instructions per chat call (perf stat, user space, independent of load): httpx"
+                f" instrumentation only {plain / 1e3:.0f}k, with genai capture {ours / 1e3:.0f}k:"
+                f" +{(ours - plain) / 1e3:.0f}k (+{(ours - plain) / plain:.1%})"
+            )
     finally:
         proc.terminate()
         proc.wait()
@@ -175,4 +231,7 @@ def run(client: httpx.Client, provider: TracerProvider, url: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4:  # python -m bench.bench_genai plain|ours CALLS URL: the counted child
+        counted_calls(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    else:
+        main()
