@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 COPY_MIN_ROWS = 8  # PostgreSQL: below this, arrays in one statement beat COPY + INSERT ... SELECT
+STAGING_TRUNCATE_EVERY = 64  # uses of a staging table between two TRUNCATEs
 
 
 class Merge(enum.Enum):
@@ -129,16 +130,20 @@ def _compact_json(value: Any) -> str:
 
 
 def _staging_table(conn: sa.Connection, table: sa.Table) -> str:
-    """A temporary copy of ``table`` without constraints (columns a batch lacks stay NULL there),
-    emptied at every commit; created once per database connection."""
+    """An empty temporary copy of ``table`` without constraints (columns a batch lacks stay NULL there).
+    Created if missing in the same round trip that empties it, so a transaction that rolled back its
+    creation cannot leave this connection without one. Not ``ON COMMIT DELETE ROWS``: that truncation
+    made every COMMIT cost 3 to 4 ms, a fifth of a 512-span batch's time."""
     staging = f"otel_stage_{table.name}"
-    created = conn.connection.info.setdefault("otel_agent_staging", set())
-    if staging not in created:
-        conn.exec_driver_sql(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-            f"SELECT * FROM {table.name} WITH NO DATA"
-        )
-        created.add(staging)
+    uses = conn.connection.info.setdefault("otel_agent_staging_uses", {})
+    uses[staging] = uses.get(staging, 0) + 1
+    # DELETE is cheap but leaves dead rows (temporary tables are never autovacuumed): TRUNCATE now and
+    # then keeps the table small.
+    empty = "TRUNCATE" if uses[staging] % STAGING_TRUNCATE_EVERY == 0 else "DELETE FROM"
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS SELECT * FROM {table.name} WITH NO DATA; "
+        f"{empty} {staging}"
+    )
     return staging
 
 
@@ -227,8 +232,7 @@ def _upsert_staged(
     """PostgreSQL: COPY the batch into a session-local staging table, then one INSERT ... SELECT ...
     ON CONFLICT. COPY is the fastest way into PostgreSQL; one statement per batch instead of one per row."""
     names = list(rows[0])
-    staging = _staging_table(conn, table)
-    conn.exec_driver_sql(f"DELETE FROM {staging}")  # empty already unless used earlier in this transaction
+    staging = _staging_table(conn, table)  # empty
     _copy_rows(conn, staging, table, rows)
 
     def build() -> Any:
