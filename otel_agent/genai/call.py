@@ -174,8 +174,10 @@ def foreign_genai_span(settings: GenAISettings, parent: otel_context.Context | N
     if not settings.enrich_foreign:
         return None
     span = trace.get_current_span(parent)
-    if getattr(span, "kind", None) is not SpanKind.CLIENT or not span.is_recording():
-        return None  # the usual case (no span, or an agent step): decided without touching attributes
+    # The usual case (no span, or an agent step) is decided without touching attributes; is_recording()
+    # first, as a missing `kind` (no span at all) costs getattr a raised AttributeError.
+    if not span.is_recording() or getattr(span, "kind", None) is not SpanKind.CLIENT:
+        return None
     attrs = getattr(span, "attributes", None)
     if not attrs:
         return None
