@@ -34,6 +34,7 @@ from otel_agent.store.engine import is_postgres
 from otel_agent.store.migrate import is_current, upgrade
 from otel_agent.store.plan import BatchPlan, plan_batch
 from otel_agent.store.rows import stall_failure_row
+from otel_agent.store.sqlparts import pg_ids
 from otel_agent.store.upsert import Merge, dedupe, upsert
 
 _log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ def _lock_runs(conn: sa.Connection, run_ids: set[str]) -> None:
                 "(SELECT DISTINCT hashtextextended(id, 7) AS k FROM unnest(CAST(:ids AS text[])) AS id) s "
                 "ORDER BY k"
             ),
-            {"ids": sorted(run_ids)},
+            {"ids": pg_ids(sorted(run_ids))},
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from otel_agent.store.models import RUN_STATUS_SUCCEEDED, TERMINAL_RUN_STATUSES, failures, runs, steps
-from otel_agent.store.sqlparts import one_of
+from otel_agent.store.sqlparts import one_of, pg_ids
 
 _CHUNK = 500
 COST_DECIMALS = 10  # 1e-10 USD
@@ -107,7 +107,7 @@ FROM (
         jsonb_agg(DISTINCT provider ORDER BY provider) FILTER (WHERE kind = 'llm' AND provider IS NOT NULL)
             AS providers,
         min(started_at) AS first_step_at, max(ended_at) AS last_step_at
-    FROM otel_steps WHERE run_id = ANY(:ids) GROUP BY run_id
+    FROM otel_steps WHERE run_id = ANY(CAST(:ids AS varchar[])) GROUP BY run_id
 ) AS s
 WHERE otel_runs.run_id = s.run_id
 """)
@@ -117,7 +117,7 @@ def recompute_totals(conn: sa.Connection, run_ids: set[str]) -> None:
     """Set each run's totals to the sums over its steps (runs without steps keep their zeros)."""
     if conn.dialect.name == "postgresql":
         for chunk in _chunks(run_ids):
-            conn.execute(_PG_RECOMPUTE, {"ids": chunk, "decimals": COST_DECIMALS})
+            conn.execute(_PG_RECOMPUTE, {"ids": pg_ids(chunk), "decimals": COST_DECIMALS})
         return
     for chunk in _chunks(run_ids):
         totals = {r: _empty_totals(r) for r in chunk}

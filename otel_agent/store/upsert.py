@@ -180,8 +180,9 @@ def _copy_rows(conn: sa.Connection, target: str, table: sa.Table, rows: Sequence
     values = operator.itemgetter(*names)
     json_at = [i for i, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    types = _cached(("copy types", table.name, names), lambda: [_copy_type(table.c[n]) for n in names])
     with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types([_copy_type(table.c[n]) for n in names])
+        copy.set_types(types)
         for row in rows:
             line = values(row)
             if json_at:
