@@ -21,10 +21,14 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.trace import SpanContext, TraceFlags
 
-from otel_agent.guard import record_failure
+from otel_agent import attributes as A
+from otel_agent.guard import guard, record_failure
+from otel_agent.logs.events import log_run_event
 from otel_agent.record import SpanRecord
 from otel_agent.store import links, totals
 from otel_agent.store import models as M
@@ -202,7 +206,9 @@ class Materialiser:
         with self.engine.begin() as conn:
             stalled = _mark_stalls(conn, now, stall_after_s)
             _relink_all(conn)
-        return stalled
+        for run in stalled:  # after the commit: only stalls that stick are logged, each once
+            _log_stall(run, stall_after_s)
+        return [run["run_id"] for run in stalled]
 
 
 def _lock_runs(conn: sa.Connection, run_ids: set[str]) -> None:
@@ -248,13 +254,13 @@ def _fill(row: dict[str, object], older: dict[str, object]) -> dict[str, object]
     return {k: (v if v is not None else older.get(k)) for k, v in row.items()}
 
 
-def _mark_stalls(conn: sa.Connection, now: datetime, stall_after_s: float) -> list[str]:
+def _mark_stalls(conn: sa.Connection, now: datetime, stall_after_s: float) -> list[dict[str, Any]]:
+    """The runs this call marked stalled (locked first on PostgreSQL, so two sweeps never both do)."""
     r = M.runs.c
     cutoff = now - timedelta(seconds=stall_after_s)
     seen = sa.func.coalesce(r.last_heartbeat_at, r.started_at, r.updated_at)
-    query = sa.select(r.run_id, r.trace_id, r.name, r.project, r.stage, r.agent_role, r.user_id).where(
-        r.status == M.RUN_STATUS_RUNNING, seen < cutoff
-    )
+    columns = (r.run_id, r.trace_id, r.name, r.project, r.stage, r.agent_role, r.agent_name, r.user_id)
+    query = sa.select(*columns).where(r.status == M.RUN_STATUS_RUNNING, seen < cutoff)
     stale = [
         dict(row) for row in conn.execute(query.with_for_update() if is_postgres(conn) else query).mappings()
     ]
@@ -268,7 +274,28 @@ def _mark_stalls(conn: sa.Connection, now: datetime, stall_after_s: float) -> li
         .values(status=M.RUN_STATUS_STALLED, error_category="stalled", error_message=message, updated_at=now)
     )
     upsert(conn, M.failures, [stall_failure_row(row, stall_after_s, now) for row in stale], ["failure_id"])
-    return ids
+    return stale
+
+
+# Run columns -> the attributes a log record's attribution is read from (otel_agent.logs.stamp).
+_STALL_LOG_ATTRIBUTES = {
+    "project": A.PROJECT, "stage": A.STAGE, "agent_role": A.AGENT_ROLE, "agent_name": A.GEN_AI_AGENT_NAME,
+    "run_id": A.RUN_ID,
+}  # fmt: skip
+
+
+def _log_stall(run: dict[str, Any], stall_after_s: float) -> None:
+    """One otel_agent.run.stalled log event, with the run's trace and span ids and attribution."""
+    with guard("store.stall_log"):
+        run_context = SpanContext(
+            int(run["trace_id"], 16), int(run["run_id"], 16), is_remote=True, trace_flags=TraceFlags(1)
+        )
+        attributes = {name: run[column] for column, name in _STALL_LOG_ATTRIBUTES.items()}
+        fields = {A.RUN_STATUS: M.RUN_STATUS_STALLED, A.ERROR_CATEGORY: "stalled"}
+        message = (
+            f"run stalled: {run['name'] or run['run_id']}: no sign of life for more than {stall_after_s:g} s"
+        )
+        log_run_event("otel_agent.run.stalled", logging.ERROR, message, run_context, attributes, fields)
 
 
 def _relink_all(conn: sa.Connection, limit: int = 10_000) -> None:
