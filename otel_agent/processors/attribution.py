@@ -26,6 +26,11 @@ _INHERITED_SET = frozenset(_INHERITED)
 # The context key baggage lives under; reading it directly skips get_all()'s MappingProxyType for the
 # common case of no baggage at all. Falls back to the public API if the SDK renames it.
 _BAGGAGE_KEY = getattr(baggage, "_BAGGAGE_KEY", None)
+# The runtime context's own get_current (fixed when opentelemetry.context is imported): one Python call
+# per span instead of two through the module-level function. Falls back to the public API.
+_get_current: Callable[[], Context] = getattr(
+    getattr(otel_context, "_RUNTIME_CONTEXT", None), "get_current", otel_context.get_current
+)
 MAX_OPEN_SPANS = 100_000  # bound on the table; past it, children fall back to baggage
 
 
@@ -76,17 +81,19 @@ class AttributionSpanProcessor:
         on_run_start: Callable[[Span, dict[str, Any]], None] | None = None,
     ) -> None:
         self._on_run_start = on_run_start  # called with a run span and the attribution it now carries
-        self._open: dict[int, dict[str, Any]] = {}
+        # Open spans' attribution by span id; read-only outside this class (the wrapper checks it is
+        # non-empty before calling on_end, which saves a call per span outside any run).
+        self.open_spans: dict[int, dict[str, Any]] = {}
         self._max_open = max_open_spans
         self.overflow = 0  # spans not tabled because the table was full
 
     def _inherited(self, span: Span, parent_context: Context | None) -> dict[str, Any] | None:
         parent = span.parent  # the SDK resolved the parent already; cheaper than reading the context
         if parent is not None and not parent.is_remote:
-            found = self._open.get(parent.span_id)
+            found = self.open_spans.get(parent.span_id)
             if found is not None:
                 return found
-        ctx = parent_context if parent_context is not None else otel_context.get_current()
+        ctx = parent_context if parent_context is not None else _get_current()
         if _BAGGAGE_KEY is not None and not ctx.get(_BAGGAGE_KEY):
             return None
         entries = baggage.get_all(ctx)
@@ -101,7 +108,8 @@ class AttributionSpanProcessor:
         parent's attribution (the common case inside a run) shares the parent's dict instead of a copy."""
         inherited = self._inherited(span, parent_context)
         own = _live_attributes(span)
-        run = bool(own) and is_run(own)
+        # is_run, inlined (hot path)
+        run = bool(own) and (own.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS or own.get(A.RUN) is True)
         sets_own = bool(own) and not _INHERITED_SET.isdisjoint(own)
         if not (run or sets_own):
             if inherited:
@@ -134,11 +142,11 @@ class AttributionSpanProcessor:
 
     def _remember(self, span_id: int, children_view: dict[str, Any]) -> None:
         """Table what children of this span inherit (never RUN_PARENT_ID: that is the run's own)."""
-        if len(self._open) >= self._max_open:
+        if len(self.open_spans) >= self._max_open:
             self.overflow += 1
             return
-        self._open[span_id] = children_view  # one dict store: atomic under the GIL, no lock needed
+        self.open_spans[span_id] = children_view  # one dict store: atomic under the GIL, no lock needed
 
     def on_end(self, span_id: int) -> None:
-        if self._open:
-            self._open.pop(span_id, None)
+        if self.open_spans:
+            self.open_spans.pop(span_id, None)

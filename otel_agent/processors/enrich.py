@@ -15,7 +15,7 @@ from opentelemetry.trace import StatusCode
 from otel_agent import attributes as A
 from otel_agent.errors import classify_span
 from otel_agent.pricing import PriceBook
-from otel_agent.usage import USAGE_KEYS, canonical_attributes, current_usage, normalize_usage
+from otel_agent.usage import USAGE_KEYS, Usage, canonical_attributes, current_usage, normalize_usage
 
 _MISSING_MODEL = "missing model: cannot price"
 
@@ -28,11 +28,14 @@ def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any
         return {}
     usage = current_usage(attrs)
     if usage is not None:  # fast path: already canonical, nothing to rewrite
-        added: dict[str, Any] = {}
-    else:
-        usage = normalize_usage(attrs)
-        added = canonical_attributes(usage, attrs)
-    if not usage.has_tokens:  # e.g. a call that failed before any usage: nothing to price
+        return _priced(usage, prices, {})
+    usage = normalize_usage(attrs)
+    return _priced(usage, prices, canonical_attributes(usage, attrs))
+
+
+def _priced(usage: Usage, prices: PriceBook, added: dict[str, Any]) -> dict[str, Any]:
+    """``added`` plus the price attributes (and a note when the model is missing)."""
+    if usage.input_tokens is None and usage.output_tokens is None:  # nothing to price (has_tokens)
         return added
     if not usage.model:
         added[A.USAGE_INVALID] = (*usage.invalid, _MISSING_MODEL)

@@ -38,8 +38,11 @@ def attribute_dict(span: ReadableSpan) -> Mapping[str, Any]:
 
     The SDK keeps them in a BoundedAttributes (an abc Mapping whose every lookup runs Python code) behind
     a MappingProxyType; its backing dict is several times faster to read, which matters on the hot path.
-    Falls back to a copy if the SDK's internals differ."""
-    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    A span we enriched already holds a plain dict. Falls back to a copy if the SDK's internals differ."""
+    try:
+        inner = span._attributes._dict  # type: ignore[union-attr]
+    except AttributeError:
+        inner = getattr(span, "_attributes", None)
     if isinstance(inner, dict):
         return inner
     return dict(span.attributes or {})
@@ -58,7 +61,7 @@ def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpa
     The merged mapping is a plain dict: the span's own values were validated by the SDK already and ours
     are primitives or tuples of them, so re-validating through BoundedAttributes would only cost time."""
     merged = {**attribute_dict(span), **added}
-    if type(span) is ReadableSpan and "_attributes" in getattr(span, "__dict__", ()):
+    if type(span) is ReadableSpan:  # its __init__ always sets _attributes
         span._attributes = merged  # see the docstring: the snapshot is ours
         return span
     return ReadableSpan(
@@ -188,16 +191,18 @@ class EnrichingSpanProcessor(SpanProcessor):
             return span
         context = span.context
         span_id = context.span_id if context is not None else 0
-        self._attribution.on_end(span_id)
+        if self._attribution.open_spans:  # nothing tabled (no run open): skip the call
+            self._attribution.on_end(span_id)
         added = usage_and_cost(attrs, self.prices)
         status = span.status
         if status.status_code is StatusCode.ERROR:
             added.update(error_category(attrs, span))
         run_id = attrs.get(A.RUN_ID)
-        if run_id is not None and is_run(attrs) and run_id == span_id_hex(span_id):
-            added.update(self._run_end(span_id, attrs, added, status))
-        elif run_id is not None and self._rollup is not None:
-            self._contribute(str(run_id), attrs, added, span)
+        if run_id is not None:
+            if is_run(attrs) and run_id == span_id_hex(span_id):
+                added.update(self._run_end(span_id, attrs, added, status))
+            elif self._rollup is not None:
+                self._contribute(str(run_id), attrs, added, span)
         return with_attributes(span, added) if added else span
 
     def _contribute(
