@@ -40,7 +40,10 @@ def span_id_hex(span_id: int) -> str:
 
 def _live_attributes(span: Span) -> Mapping[str, Any]:
     # Read-only view of a live span's attributes; see processors.enriching.attribute_dict for why.
-    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    try:
+        inner = span._attributes._dict  # type: ignore[union-attr]
+    except AttributeError:
+        inner = None
     return inner if isinstance(inner, dict) else (span.attributes or {})
 
 
