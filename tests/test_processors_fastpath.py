@@ -85,3 +85,14 @@ def test_every_downstream_processor_sees_the_same_enriched_span(captured: Captur
         pass
     assert seen == [captured.one("chat")] and seen[0] is captured.one("chat")
     assert A.COST_USD in seen[0].attributes
+
+
+def test_empty_hooks_are_not_called(captured: Captured) -> None:
+    calls: list[str] = []
+    quiet = Documented()
+    captured.wrapper.add_downstream(quiet)
+    quiet.on_start = lambda span, parent_context=None: calls.append("on_start")  # type: ignore[method-assign]
+    quiet._on_ending = lambda span: calls.append("_on_ending")  # type: ignore[method-assign]
+    with trace.get_tracer("t").start_as_current_span("chat", attributes=LLM):
+        pass
+    assert calls == []  # classified as empty when added: skipped on every span

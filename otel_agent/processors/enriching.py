@@ -145,7 +145,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         except Exception as exc:
             if contain("enrich.on_start", exc):
                 raise
-        for processor in self._downstream:
+        for processor in self._starting:
             try:
                 processor.on_start(span, parent_context)
             except Exception as exc:
