@@ -188,9 +188,13 @@ class Materialiser:
         now = datetime.now(timezone.utc)
         plan = plan_batch(records, lambda ids: links.lookup_runs(conn, ids), self.content, now)
         touched = plan.run_ids()
-        _lock_runs(conn, touched)
+        awaited = _awaited_parents(plan)
+        # Locking the orphans' parents too: a writer committing that parent run meanwhile (another sink
+        # on the same database) either finishes first, and this batch links to it, or waits for this
+        # batch and links it itself; neither misses the other until the next sweep.
+        _lock_runs(conn, touched | awaited)
         _upsert_plan(conn, plan)
-        relinked = links.relink(conn, plan.span_ids(), plan.roots_to_check())
+        relinked = links.relink(conn, plan.span_ids() | awaited, plan.roots_to_check())
         _lock_runs(conn, relinked - touched)  # late, out of order: a deadlock is possible, and retried
         touched |= relinked
         totals.recompute_totals(conn, touched)
@@ -223,6 +227,16 @@ def _lock_runs(conn: sa.Connection, run_ids: set[str]) -> None:
             ),
             {"ids": pg_ids(sorted(run_ids))},
         )
+
+
+MAX_AWAITED_PARENTS = 64  # locks per batch for orphans' parents; beyond that, the sweep links them
+
+
+def _awaited_parents(plan: BatchPlan) -> set[str]:
+    """Parents of this batch's steps whose run is still unknown (usually none: our spans carry it)."""
+    parents = {row["parent_span_id"] for row in plan.steps if row["run_id"] is None}
+    parents.discard(None)
+    return set(sorted(parents)[:MAX_AWAITED_PARENTS])
 
 
 def _upsert_plan(conn: sa.Connection, plan: BatchPlan) -> None:
