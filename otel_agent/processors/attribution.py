@@ -23,6 +23,7 @@ _RUN_ID_KEYS = frozenset({A.RUN_ID, A.RUN_ROOT_ID, A.RUN_PARENT_ID})
 # Keys a span passes to its children: attribution plus run ids (RUN_PARENT_ID stays on the run only).
 _INHERITED = tuple(k for k in ATTRIBUTION_KEYS if k not in _RUN_ID_KEYS)
 _INHERITED_SET = frozenset(_INHERITED)
+_OWN_KEYS = _INHERITED_SET | {A.RUN}  # a span with none of these (and no run operation) carries nothing new
 # The context key baggage lives under; reading it directly skips get_all()'s MappingProxyType for the
 # common case of no baggage at all. Falls back to the public API if the SDK renames it.
 _BAGGAGE_KEY = getattr(baggage, "_BAGGAGE_KEY", None)
@@ -111,9 +112,13 @@ class AttributionSpanProcessor:
         parent's attribution (the common case inside a run) shares the parent's dict instead of a copy."""
         inherited = self._inherited(span, parent_context)
         own = _live_attributes(span)
-        # is_run, inlined (hot path)
-        run = bool(own) and (own.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS or own.get(A.RUN) is True)
-        sets_own = bool(own) and not _INHERITED_SET.isdisjoint(own)
+        run = sets_own = False
+        # One set test rules out most spans: no attribution key, no run flag and not a run operation.
+        if own and not (
+            _OWN_KEYS.isdisjoint(own) and own.get(A.GEN_AI_OPERATION_NAME) not in A.RUN_OPERATIONS
+        ):
+            run = is_run(own)
+            sets_own = not _INHERITED_SET.isdisjoint(own)
         if not (run or sets_own):
             if inherited:
                 _set_on_start(span, inherited)

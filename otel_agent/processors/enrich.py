@@ -27,7 +27,18 @@ def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any
     if A.PRICE_SOURCE in attrs:  # already enriched upstream (e.g. by another otel-agent process)
         return {}
     usage = current_usage(attrs)
-    if usage is not None:  # fast path: already canonical, nothing to rewrite
+    if usage is not None and usage.model and usage.input_tokens is not None:
+        # The common case, clean and priceable: the same result as _priced, built as one literal.
+        source, total_usd, input_usd, output_usd = prices.price(usage)
+        if total_usd is None:
+            return {A.PRICE_SOURCE: source}
+        return {
+            A.PRICE_SOURCE: source,
+            A.COST_USD: total_usd,
+            A.COST_INPUT_USD: input_usd,
+            A.COST_OUTPUT_USD: output_usd,
+        }
+    if usage is not None:  # already canonical, nothing to rewrite
         return _priced(usage, prices, {})
     usage = normalize_usage(attrs)
     return _priced(usage, prices, canonical_attributes(usage, attrs))
