@@ -38,5 +38,8 @@ def test_the_cli_and_the_api_share_it() -> None:
     per, key = cli_report._key_function("role")
     assert (per, key(RUN)) == ("runs", "writer")
     assert report_grouping("role") == ReportGrouping("runs", "agent_role")
-    source = Path("otel_agent/api/queries/report.py").read_text()
-    assert "_key_function" not in source and "report_grouping(by)" in source
+    api = Path("otel_agent/api/queries/report.py").read_text()
+    cli = Path("otel_agent/cli/report.py").read_text()
+    shared = Path("otel_agent/store/report.py").read_text()
+    assert "_key_function" not in api and "report_grouping(by)" in shared
+    assert "from otel_agent.store.report import" in api and "usage_report(conn, where, args.by)" in cli
