@@ -60,7 +60,10 @@ def with_attributes(span: ReadableSpan, added: Mapping[str, Any]) -> ReadableSpa
 
     The merged mapping is a plain dict: the span's own values were validated by the SDK already and ours
     are primitives or tuples of them, so re-validating through BoundedAttributes would only cost time."""
-    merged = {**attribute_dict(span), **added}
+    try:
+        merged = {**span._attributes._dict, **added}  # type: ignore[union-attr]  # see attribute_dict
+    except AttributeError:
+        merged = {**attribute_dict(span), **added}
     if type(span) is ReadableSpan:  # its __init__ always sets _attributes
         span._attributes = merged  # see the docstring: the snapshot is ours
         return span
@@ -189,9 +192,11 @@ class EnrichingSpanProcessor(SpanProcessor):
         attrs = attribute_dict(span)
         if not attrs:  # a span with no attributes was never tabled by the attribution step either
             return span
-        context = span.context
-        span_id = context.span_id if context is not None else 0
-        if self._attribution.open_spans:  # nothing tabled (no run open): skip the call
+        span_id = 0
+        # Nothing tabled and no run id (an LLM call outside any run): skip reading the span id.
+        if self._attribution.open_spans or A.RUN_ID in attrs:
+            context = span.context
+            span_id = context.span_id if context is not None else 0
             self._attribution.on_end(span_id)
         added = usage_and_cost(attrs, self.prices)
         status = span.status
