@@ -96,3 +96,17 @@ def test_empty_hooks_are_not_called(captured: Captured) -> None:
     with trace.get_tracer("t").start_as_current_span("chat", attributes=LLM):
         pass
     assert calls == []  # classified as empty when added: skipped on every span
+
+
+def test_the_bound_context_getter_reads_the_current_context() -> None:
+    from opentelemetry import context as otel_context
+
+    from otel_agent.processors.attribution import _get_current
+
+    token = otel_context.attach(otel_context.set_value("otel_agent.test", "here"))
+    try:
+        assert _get_current() is otel_context.get_current()
+        assert _get_current().get("otel_agent.test") == "here"
+    finally:
+        otel_context.detach(token)
+    assert _get_current().get("otel_agent.test") is None

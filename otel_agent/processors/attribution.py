@@ -8,6 +8,7 @@ span already has win over inherited ones, so a step's own stage overrides the ru
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,11 +28,21 @@ _OWN_KEYS = _INHERITED_SET | {A.RUN}  # a span with none of these (and no run op
 # The context key baggage lives under; reading it directly skips get_all()'s MappingProxyType for the
 # common case of no baggage at all. Falls back to the public API if the SDK renames it.
 _BAGGAGE_KEY = getattr(baggage, "_BAGGAGE_KEY", None)
-# The runtime context's own get_current (fixed when opentelemetry.context is imported): one Python call
-# per span instead of two through the module-level function. Falls back to the public API.
-_get_current: Callable[[], Context] = getattr(
-    getattr(otel_context, "_RUNTIME_CONTEXT", None), "get_current", otel_context.get_current
-)
+
+
+def _context_getter() -> Callable[[], Context]:
+    """The cheapest way to read the current context: the default runtime context's ContextVar.get (no
+    Python frame), else the runtime context's own get_current, else the public function. The runtime
+    context is chosen once, when opentelemetry.context is imported, so binding it here is safe."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if isinstance(var, contextvars.ContextVar):
+        return var.get
+    getter: Callable[[], Context] = getattr(runtime, "get_current", otel_context.get_current)
+    return getter
+
+
+_get_current = _context_getter()
 MAX_OPEN_SPANS = 100_000  # bound on the table; past it, children fall back to baggage
 
 
