@@ -214,3 +214,26 @@ def test_a_statement_timeout_on_the_copy_path_means_unavailable(fresh_postgres_u
         conn.exec_driver_sql("ROLLBACK")
     blocker.dispose()
     assert store.write(agent_trace(9)).written == 22
+
+
+def test_a_deadlock_that_keeps_recurring_spools_instead_of_rejecting(fresh_postgres_url: str) -> None:
+    """PostgreSQL aborting the batch as a deadlock victim every time says nothing about the data: the
+    writer must be told to spool and retry (StoreUnavailable), never to count the spans as rejected."""
+    store = Materialiser(make_engine(fresh_postgres_url))
+    store.write([])  # schema
+    admin = make_engine(fresh_postgres_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION deadlock_victim() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER always_deadlocked BEFORE INSERT ON otel_steps "
+            "FOR EACH ROW EXECUTE FUNCTION deadlock_victim()"
+        )
+    with pytest.raises(StoreUnavailable):
+        store.write(agent_trace(11))
+    with admin.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER always_deadlocked ON otel_steps")
+    admin.dispose()
+    assert store.write(agent_trace(11)).written == 22

@@ -149,7 +149,8 @@ class Materialiser:
             except Exception as exc:
                 if _transient(exc) and attempt + 1 < MAX_ATTEMPTS:
                     continue
-                if _unavailable(exc):
+                # A deadlock that keeps coming back says nothing about the data: spool, never reject.
+                if _unavailable(exc) or _transient(exc):
                     raise StoreUnavailable(str(exc)) from exc
                 record_failure("store.batch", exc)
                 return False
@@ -165,12 +166,12 @@ class Materialiser:
                         with conn.begin_nested():
                             self._write(conn, [record])
                     except Exception as exc:
-                        if _unavailable(exc):
+                        if _unavailable(exc) or _transient(exc):
                             raise
                         rejected += 1
                         record_failure("store.record", exc)
         except Exception as exc:
-            if _unavailable(exc):
+            if _unavailable(exc) or _transient(exc):
                 raise StoreUnavailable(str(exc)) from exc
             raise
         return WriteResult(len(batch) - rejected, rejected)
