@@ -193,8 +193,9 @@ class EnrichingSpanProcessor(SpanProcessor):
         if not attrs:  # a span with no attributes was never tabled by the attribution step either
             return span
         span_id = 0
+        run_id = attrs.get(A.RUN_ID)
         # Nothing tabled and no run id (an LLM call outside any run): skip reading the span id.
-        if self._attribution.open_spans or A.RUN_ID in attrs:
+        if run_id is not None or self._attribution.open_spans:
             context = span.context
             span_id = context.span_id if context is not None else 0
             self._attribution.on_end(span_id)
@@ -202,7 +203,6 @@ class EnrichingSpanProcessor(SpanProcessor):
         status = span.status
         if status.status_code is StatusCode.ERROR:
             added.update(error_category(attrs, span))
-        run_id = attrs.get(A.RUN_ID)
         if run_id is not None:
             if is_run(attrs) and run_id == span_id_hex(span_id):
                 added.update(self._run_end(span_id, attrs, added, status))
