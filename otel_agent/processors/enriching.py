@@ -88,7 +88,8 @@ def does_nothing(method: Callable[..., Any]) -> bool:
 
     Most processors (the SDK's batch and simple ones, ours) define ``on_start``/``_on_ending`` as
     ``pass``; calling them costs a Python call per span and does nothing, so the wrapper skips them.
-    Anything else (a C function, a decorated or non-empty method) is called as usual."""
+    Anything else (a C function, a decorated or non-empty method) is called as usual. Processors are
+    classified once, when added (add_downstream): replacing a hook on an added instance is not seen."""
     code = getattr(getattr(method, "__func__", method), "__code__", None)
     if code is None:
         return False
