@@ -109,17 +109,27 @@ def main() -> None:
         f"{SPANS_PER_ROUND} spans x {ROUNDS} alternating rounds, medians; baseline = bare SDK span + "
         "BatchSpanProcessor + no-op exporter"
     )
-    goals = {"plain span": 1.10, "plain span inside a run": 1.10, "priced LLM span": 1.25}
+    # Issue 2 sets goals for the plain and the priced span; the span inside a run is shown for context.
+    goals: dict[str, float | None] = {
+        "plain span": 1.10,
+        "plain span inside a run": None,
+        "priced LLM span": 1.25,
+    }
     for label, workload in (
         ("plain span", plain),
         ("plain span inside a run", plain_in_run),
         ("priced LLM span", llm),
     ):
         bare_ns, ours_ns, ratio, wrapper = compare(workload)
-        verdict = "ok" if ratio <= goals[label] else "OVER GOAL"
+        goal = goals[label]
+        verdict = (
+            "no goal set"
+            if goal is None
+            else f"goal <= {goal:.2f}x: {'ok' if ratio <= goal else 'OVER GOAL'}"
+        )
         print(
             f"  {label:<24} bare {bare_ns / 1000:6.2f} us  ours {ours_ns / 1000:6.2f} us  "
-            f"ratio {ratio:.3f}x  (goal <= {goals[label]:.2f}x: {verdict})"
+            f"ratio {ratio:.3f}x  ({verdict})"
         )
         if workload is llm:
             print(

@@ -6,8 +6,9 @@ so every exporter sees enriched spans. It also adds the extension processors (me
 allow-listed baggage propagator when ``OTEL_PROPAGATORS`` is unset, and runs the instrument hooks
 (genai capture, ...). It is idempotent: a second call returns the same wrapper.
 
-Processors added to the provider AFTER ``instrument()`` sit beside the wrapper and see spans before
-end-time enrichment; add them with ``otel_agent.add_span_processor(p)`` instead.
+Processors added to the provider AFTER ``instrument()`` sit beside the wrapper; because the wrapper runs
+first and enriches the SDK's end-of-span snapshot in place, they see enriched spans too, but they are not
+contained by our guard. Prefer ``otel_agent.add_span_processor(p)``.
 
 Why rewrap the provider's processor list (a private attribute) rather than ask for processors up front:
 it works the same for every route the SDK offers: user code, our configurator, opentelemetry-distro's
