@@ -17,7 +17,7 @@ from otel_agent.genai.body import parse_json
 from otel_agent.genai.capture import Capture
 from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.settings import GenAISettings
-from otel_agent.genai.spanattrs import set_clean_attributes
+from otel_agent.spanattrs import set_clean_attributes
 
 VALUES: dict[str, Any] = {
     "gen_ai.response.model": "gpt-4o-2024-08-06",

@@ -22,9 +22,9 @@ from otel_agent.genai.errors import read_exception, read_stream_error
 from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.providers import Route
 from otel_agent.genai.settings import GenAISettings
-from otel_agent.genai.spanattrs import set_clean_attributes
 from otel_agent.genai.strip import UsageChunkStripper
 from otel_agent.guard import record_failure
+from otel_agent.spanattrs import set_clean_attributes
 
 # When enriching a foreign span, errors of single attempts go on events: the SDK may retry and succeed,
 # and a span attribute cannot be taken back.

@@ -18,6 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 
 from otel_agent import attributes as A
+from otel_agent.spanattrs import set_clean_attributes
 
 ATTRIBUTION_KEYS: tuple[str, ...] = A.BAGGAGE_KEYS
 _RUN_ID_KEYS = frozenset({A.RUN_ID, A.RUN_ROOT_ID, A.RUN_PARENT_ID})
@@ -57,30 +58,6 @@ def _live_attributes(span: Span) -> Mapping[str, Any]:
     except AttributeError:
         inner = None
     return inner if isinstance(inner, dict) else (span.attributes or {})
-
-
-def _set_on_start(span: Span, values: dict[str, Any]) -> None:
-    """Set already-clean values (strings from a parent span or from baggage) on a span being started.
-
-    The SDK's set_attributes re-validates every value, which costs more than all the rest of our start
-    work; when the span has no value-length limit and room for the keys, write them straight into its
-    attribute dict under its lock. Otherwise (or if the SDK's internals differ) use the public API."""
-    if not values:
-        return
-    attrs = getattr(span, "_attributes", None)
-    inner = getattr(attrs, "_dict", None)
-    lock = getattr(attrs, "_lock", None)
-    maxlen = getattr(attrs, "maxlen", 0)
-    if (
-        isinstance(inner, dict)
-        and lock is not None
-        and getattr(attrs, "max_value_len", 0) is None
-        and (maxlen is None or len(inner) + len(values) <= maxlen)
-    ):
-        with lock:
-            inner.update(values)
-        return
-    span.set_attributes(values)
 
 
 def is_run(attrs: Mapping[str, Any]) -> bool:
@@ -132,7 +109,7 @@ class AttributionSpanProcessor:
             sets_own = not _INHERITED_SET.isdisjoint(own)
         if not (run or sets_own):
             if inherited:
-                _set_on_start(span, inherited)
+                set_clean_attributes(span, inherited)
                 self._remember(span.get_span_context().span_id, inherited)
             return inherited or None
         carried = dict(inherited or {})
@@ -142,7 +119,7 @@ class AttributionSpanProcessor:
                 carried[key] = value
         if run:
             self._set_run_ids(span, carried)
-        _set_on_start(span, {k: v for k, v in carried.items() if own.get(k) != v})
+        set_clean_attributes(span, {k: v for k, v in carried.items() if own.get(k) != v})
         self._remember(
             span.get_span_context().span_id, {k: v for k, v in carried.items() if k != A.RUN_PARENT_ID}
         )
