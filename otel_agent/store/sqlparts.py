@@ -26,10 +26,15 @@ def one_of(conn: sa.Connection, column: Any, ids: Sequence[str]) -> Any:
     SQLite): the statement text, and so its cached plan, does not change with the number of ids."""
     if conn.dialect.name == "postgresql":
         ids_param = pg_ids(ids)
+        array: Any
         if isinstance(ids_param, str):
             array = sa.cast(sa.bindparam(None, ids_param, type_=sa.String), postgresql.ARRAY(sa.String))
-            return column == sa.any_(array)
-        return column == sa.any_(sa.bindparam(None, ids_param, type_=postgresql.ARRAY(sa.String)))
+        else:
+            array = sa.bindparam(None, ids_param, type_=postgresql.ARRAY(sa.String))
+        # IN (SELECT unnest(...)), not = ANY(...): a semi-join the planner can hash or drive through the
+        # primary key, where ANY compares each scanned row with the whole array, which on freshly filled
+        # tables (stale statistics, so a scan looks cheap) grew with table size x batch size.
+        return column.in_(sa.select(sa.func.unnest(array)).scalar_subquery())
     if conn.dialect.name == "sqlite":  # the same idea: one JSON parameter, unpacked by json_each
         values = sa.func.json_each(sa.bindparam(None, json.dumps(list(ids)), type_=sa.String)).table_valued(
             "value"

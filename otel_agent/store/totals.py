@@ -107,7 +107,7 @@ FROM (
         jsonb_agg(DISTINCT provider ORDER BY provider) FILTER (WHERE kind = 'llm' AND provider IS NOT NULL)
             AS providers,
         min(started_at) AS first_step_at, max(ended_at) AS last_step_at
-    FROM otel_steps WHERE run_id = ANY(CAST(:ids AS varchar[])) GROUP BY run_id
+    FROM otel_steps WHERE run_id IN (SELECT unnest(CAST(:ids AS varchar[]))) GROUP BY run_id
 ) AS s
 WHERE otel_runs.run_id = s.run_id
 """)
