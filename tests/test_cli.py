@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -27,19 +28,7 @@ def retagged(trace: list[SpanRecord], **changes: Any) -> list[SpanRecord]:
         }
         if r.attributes.get(A.GEN_AI_OPERATION_NAME) != A.OP_INVOKE_AGENT:
             attrs = {k: v for k, v in attrs.items() if not k.startswith(A.TAG_PREFIX)}
-        out.append(
-            span(
-                r.trace_id,
-                r.span_id,
-                r.parent_span_id,
-                r.name,
-                attrs,
-                r.start_time_unix_nano,
-                r.end_time_unix_nano,
-                r.status_code,
-                events=r.events,
-            )
-        )
+        out.append(dataclasses.replace(r, attributes=attrs))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -139,18 +140,5 @@ def strip_run_ids(trace: list[SpanRecord]) -> list[SpanRecord]:
     for r in trace:
         if A.MARKER in r.attributes:
             continue
-        attrs = {k: v for k, v in r.attributes.items() if keep(k)}
-        out.append(
-            span(
-                r.trace_id,
-                r.span_id,
-                r.parent_span_id,
-                r.name,
-                attrs,
-                r.start_time_unix_nano,
-                r.end_time_unix_nano,
-                r.status_code,
-                events=r.events,
-            )
-        )
+        out.append(dataclasses.replace(r, attributes={k: v for k, v in r.attributes.items() if keep(k)}))
     return out
