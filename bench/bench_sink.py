@@ -17,7 +17,6 @@ from typing import Any
 
 import grpc
 import httpx
-import sqlalchemy as sa
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -32,7 +31,7 @@ from otel_agent.record import SpanRecord
 from otel_agent.record_sdk import record_from_span
 from otel_agent.settings import Settings
 from otel_agent.store import Materialiser, make_engine
-from tests.services import free_port, postgres_server, wait_for_port
+from tests.services import create_database, free_port, postgres_server, wait_for_port
 
 STEPS_PER_RUN = 11  # 8 LLM calls and 3 tool calls under one invoke_agent span: 12 spans per run
 
@@ -87,12 +86,7 @@ EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def fresh_database(server_url: str) -> str:
-    name = "bench_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
+    return create_database(server_url, prefix="bench_")
 
 
 def sql_exporter_rate(url: str, spans: list[ReadableSpan], spool: Path) -> float:

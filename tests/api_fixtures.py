@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from otel_agent.api.tokens import TokenStore
 from otel_agent.store.engine import make_engine
 from otel_agent.store.migrate import upgrade
 from otel_agent.store.models import failures, runs, steps
-from tests.services import free_port, wait_for_port
+from tests.services import free_port, temporary_database, wait_for_port
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 WORKSPACES = ("acme", "globex")
@@ -197,16 +196,8 @@ def database(kind: str, tmp_dir: str, postgres_url: str | None) -> Iterator[str]
         yield f"sqlite:///{tmp_dir}/api.db"
         return
     assert postgres_url is not None
-    name = "api_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_database(postgres_url, prefix="api_") as url:
+        yield url
 
 
 @dataclass

@@ -204,3 +204,32 @@ def prometheus_server(
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def create_database(server_url: str, prefix: str = "t_") -> str:
+    """A new empty database on a PostgreSQL server; returns its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = prefix + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def temporary_database(server_url: str, prefix: str = "t_") -> Iterator[str]:
+    """``create_database``, dropped again afterwards (connections still open are ended)."""
+    import sqlalchemy as sa
+
+    url = create_database(server_url, prefix)
+    try:
+        yield url
+    finally:
+        admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        admin.dispose()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
-from tests.services import ServiceProcess, prometheus_server
+from tests.services import ServiceProcess, create_database, prometheus_server
 from tests.stack_support import (
     RULES,
     GatewayCollector,
@@ -99,14 +99,7 @@ def real_stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def _fresh_database(postgres_url: str) -> str:
-    import uuid
-
-    name = "stack_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
+    return create_database(postgres_url, prefix="stack_")
 
 
 @pytest.fixture(scope="module")
