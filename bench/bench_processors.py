@@ -5,13 +5,23 @@ EnrichingSpanProcessor (attribution, usage, cost, errors, roll-up, markers). Goa
 1.10x for a plain span, at most 1.25x for an LLM span that gets priced; one price lookup per
 (provider, model). Rounds alternate between the two set-ups, so both see the same machine load; the
 reported ratio is the median of the per-round ratios (robust to other work on a shared 2-core box).
+
+CPU time still moves with the machine's load (cache misses), so the bench also counts user-space
+instructions of the application thread with `perf stat -e instructions:u --no-inherit` (the batch
+export thread is not counted) on child processes that make N and 3N spans after a warm-up: the
+difference cancels start-up, and the figure does not move with load.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -23,6 +33,8 @@ from otel_agent.settings import Settings
 
 SPANS_PER_ROUND = 2_000
 ROUNDS = 31
+COUNTED_SPANS = 10_000  # per child process when instructions are counted (and 3x that)
+ROOT = Path(__file__).resolve().parents[1]
 
 # What a chat span from an LLM instrumentation (ours or contrib's) carries: semconv request/response
 # attributes plus usage. The usage is in the current spelling; other spellings take the slower path.
@@ -62,23 +74,30 @@ def _ours() -> tuple[TracerProvider, Tracer, EnrichingSpanProcessor]:
     return provider, provider.get_tracer("bench"), wrapper
 
 
-def plain(tracer: Tracer) -> None:
-    for _ in range(SPANS_PER_ROUND):
+def plain(tracer: Tracer, count: int = SPANS_PER_ROUND) -> None:
+    for _ in range(count):
         with tracer.start_as_current_span("plain"):
             pass
 
 
-def plain_in_run(tracer: Tracer) -> None:
+def plain_in_run(tracer: Tracer, count: int = SPANS_PER_ROUND) -> None:
     with tracer.start_as_current_span("invoke_workflow bench", attributes=RUN_ATTRS):
-        for _ in range(SPANS_PER_ROUND):
+        for _ in range(count):
             with tracer.start_as_current_span("step"):
                 pass
 
 
-def llm(tracer: Tracer) -> None:
-    for _ in range(SPANS_PER_ROUND):
+def llm(tracer: Tracer, count: int = SPANS_PER_ROUND) -> None:
+    for _ in range(count):
         with tracer.start_as_current_span("chat gpt-4o", attributes=LLM_ATTRS):
             pass
+
+
+WORKLOADS: dict[str, Callable[..., None]] = {
+    "plain span": plain,
+    "plain span inside a run": plain_in_run,
+    "priced LLM span": llm,
+}
 
 
 def _round_ns(workload: Callable[[Tracer], None], tracer: Tracer) -> float:
@@ -104,6 +123,44 @@ def compare(workload: Callable[[Tracer], None]) -> tuple[float, float, float, En
     return statistics.median(bare), statistics.median(ours), statistics.median(ratios), wrapper
 
 
+def instructions_per_span(workload: str) -> tuple[float, float] | str:
+    """User-space instructions of the application thread per span (bare, ours), from `perf stat` on
+    child processes making N and 3N spans; a sentence saying why when perf cannot count here."""
+    if shutil.which("perf") is None:
+        return "perf is not installed"
+    per_span = []
+    for setup in ("bare", "ours"):
+        counts = [_instructions(setup, workload, n) for n in (COUNTED_SPANS, 3 * COUNTED_SPANS)]
+        for count in counts:
+            if isinstance(count, str):
+                return count
+        low, high = counts
+        assert isinstance(low, int) and isinstance(high, int)
+        per_span.append((high - low) / (2 * COUNTED_SPANS))
+    return per_span[0], per_span[1]
+
+
+def _instructions(setup: str, workload: str, spans: int) -> int | str:
+    command = ["perf", "stat", "-x,", "-e", "instructions:u", "--no-inherit", sys.executable, "-m"]
+    command += ["bench.bench_processors", setup, workload, str(spans)]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # same dict layouts in every child
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    for line in done.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+            return int(fields[0])
+    last = done.stderr.strip().splitlines()[-1:] or ["no output"]
+    return f"perf stat gave no instruction count (exit {done.returncode}: {last[0]})"
+
+
+def counted_spans(setup: str, workload: str, spans: int) -> None:
+    """The child of `instructions_per_span`: warm up (imports, first price lookup), then `spans` spans."""
+    tracer = _bare()[1] if setup == "bare" else _ours()[1]
+    work = WORKLOADS[workload]
+    work(tracer)
+    work(tracer, spans)
+
+
 def main() -> None:
     print(
         f"{SPANS_PER_ROUND} spans x {ROUNDS} alternating rounds, medians; baseline = bare SDK span + "
@@ -115,11 +172,7 @@ def main() -> None:
         "plain span inside a run": None,
         "priced LLM span": 1.25,
     }
-    for label, workload in (
-        ("plain span", plain),
-        ("plain span inside a run", plain_in_run),
-        ("priced LLM span", llm),
-    ):
+    for label, workload in WORKLOADS.items():
         bare_ns, ours_ns, ratio, wrapper = compare(workload)
         goal = goals[label]
         verdict = (
@@ -137,7 +190,34 @@ def main() -> None:
                 f"{wrapper.prices.lookups} "
                 "(goal: 1 per provider+model)"
             )
+    print_instructions(goals)
+
+
+def print_instructions(goals: dict[str, float | None]) -> None:
+    print(
+        f"instructions per span (perf stat, user space, application thread, {COUNTED_SPANS} and "
+        f"{3 * COUNTED_SPANS} spans per child; independent of load):"
+    )
+    for label in WORKLOADS:
+        counted = instructions_per_span(label)
+        if isinstance(counted, str):
+            print(f"  not counted: {counted}")
+            return
+        bare, ours = counted
+        goal = goals[label]
+        verdict = (
+            "no goal set"
+            if goal is None
+            else f"goal <= {goal:.2f}x: {'ok' if ours / bare <= goal else 'OVER GOAL'}"
+        )
+        print(
+            f"  {label:<24} bare {bare / 1e3:6.1f}k  ours {ours / 1e3:6.1f}k  "
+            f"ratio {ours / bare:.3f}x  ({verdict})"
+        )
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4:  # python -m bench.bench_processors bare|ours WORKLOAD SPANS: a counted child
+        counted_spans(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    else:
+        main()
