@@ -66,7 +66,7 @@ _PROVIDER = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM_LEGACY, A.OI_PROVIDER, A.OI
 USAGE_KEYS = frozenset(_INPUT + _OUTPUT + _CACHE_READ + _CACHE_CREATION + _REASONING)
 _CURRENT_COUNTS = (_INPUT[0], _OUTPUT[0], _CACHE_READ[0], _CACHE_CREATION[0], _REASONING[0])
 # Keys that only older or foreign spellings use: when a span has none of them, the fast path applies.
-_OLDER_KEYS = frozenset(USAGE_KEYS.union(_PROVIDER, _MODEL)) - frozenset(
+OLDER_KEYS = frozenset(USAGE_KEYS.union(_PROVIDER, _MODEL)) - frozenset(
     (*_CURRENT_COUNTS, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_RESPONSE_MODEL, A.GEN_AI_REQUEST_MODEL)
 )
 
@@ -148,7 +148,7 @@ def _fit(total: int | None, part: int, what: str, notes: list[str]) -> int | Non
 def current_usage(attrs: Mapping[str, Any]) -> Usage | None:
     """The fast path: a span in the current semconv spelling with clean values (the common case, e.g.
     from our own genai capture). None when anything needs the full treatment of ``normalize_usage``."""
-    if not _OLDER_KEYS.isdisjoint(attrs):
+    if not OLDER_KEYS.isdisjoint(attrs):
         return None
     total_in = attrs.get(A.GEN_AI_USAGE_INPUT_TOKENS)
     total_out = attrs.get(A.GEN_AI_USAGE_OUTPUT_TOKENS)

@@ -27,6 +27,7 @@ from otel_agent import attributes as A
 from otel_agent.guard import contain, guard, record_failure
 from otel_agent.pricing import PriceBook
 from otel_agent.processors.attribution import AttributionSpanProcessor, is_run, span_id_hex
+from otel_agent.processors.cleancost import CleanRates, clean_cost
 from otel_agent.processors.enrich import error_category, run_status, usage_and_cost
 from otel_agent.processors.markers import RunMarkers
 from otel_agent.processors.rollup import RunRollup, contribution
@@ -108,6 +109,7 @@ class EnrichingSpanProcessor(SpanProcessor):
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.prices = prices or PriceBook(self.settings.price_file)
+        self._clean_rates = CleanRates(self.prices)
         self._downstream: tuple[SpanProcessor, ...] = ()
         # The downstream processors whose on_start / _on_ending do something (see does_nothing).
         self._starting: tuple[SpanProcessor, ...] = ()
@@ -200,7 +202,10 @@ class EnrichingSpanProcessor(SpanProcessor):
             context = span.context
             span_id = context.span_id if context is not None else 0
             self._attribution.on_end(span_id)
-        added = usage_and_cost(attrs, self.prices)
+        added = clean_cost(attrs, self._clean_rates.pairs)
+        if added is None:  # not a clean call of a known pair: the full path, and learn the pair
+            added = usage_and_cost(attrs, self.prices)
+            self._clean_rates.learn(attrs)
         status = span.status
         if status.status_code is StatusCode.ERROR:
             added.update(error_category(attrs, span))
