@@ -10,7 +10,6 @@ from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 
 from otel_agent import __version__
 from otel_agent import attributes as A
@@ -20,6 +19,7 @@ from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.providers import Route, provider_for, route
 from otel_agent.genai.request import RequestFacts, body_bytes, read_request, rebuilt, with_stream_usage
 from otel_agent.genai.settings import GenAISettings
+from otel_agent.genai.startspan import start_client_span
 from otel_agent.genai.wire import openai
 
 _RETRY_HEADER = "x-stainless-retry-count"  # sent by the openai and anthropic SDKs on every attempt
@@ -91,7 +91,7 @@ class Capture:
             # The retry attempt is set when the span ends, with the response attributes: through the SDK's
             # start it would cost as much as the cheap end path for all of them (no sampler needs it).
             name = f"{found.operation} {model}" if model else found.operation
-            span = self.tracer.start_span(name, parent, SpanKind.CLIENT, attributes)
+            span = start_client_span(self.tracer, name, parent, attributes)
             call = Call(span, True, found, facts, self.settings, parent)
         call.attempt = attempt
         return call
