@@ -12,6 +12,7 @@ from typing import Any
 
 from otel_agent.genai.errors import provider_error, read_error_response
 from otel_agent.genai.facts import CallFacts
+from otel_agent.genai.headers import header
 from otel_agent.genai.scanner import Decompressor, EventScanner
 from otel_agent.genai.wire import Wire
 
@@ -55,11 +56,6 @@ def _loads(body: bytes) -> Any:
     if end != len(text) and text[end:].strip(_JSON_SPACE):
         raise ValueError("extra data after the JSON value")
     return decoded
-
-
-def header(headers: Any, name: str) -> str:
-    """headers.get(name, "") for httpx/httpx2 headers, without the KeyError it raises inside when absent."""
-    return ", ".join(headers.get_list(name))
 
 
 def _encoding(headers: Any) -> str:

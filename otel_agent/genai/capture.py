@@ -16,6 +16,7 @@ from otel_agent import attributes as A
 from otel_agent.genai import content
 from otel_agent.genai.call import Call, foreign_genai_span
 from otel_agent.genai.facts import CallFacts
+from otel_agent.genai.headers import header
 from otel_agent.genai.providers import Route, provider_for, route
 from otel_agent.genai.request import RequestFacts, body_bytes, read_request, rebuilt, with_stream_usage
 from otel_agent.genai.settings import GenAISettings
@@ -130,7 +131,7 @@ def _target(url: Any, base_urls: Mapping[str, str]) -> _Target | None:
 
 
 def _attempt(request: Any) -> int:
-    raw = ", ".join(request.headers.get_list(_RETRY_HEADER))  # headers.get without a KeyError when absent
+    raw = header(request.headers, _RETRY_HEADER)
     if raw.isdigit():
         return int(raw)
     return 0
