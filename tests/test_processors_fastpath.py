@@ -110,3 +110,17 @@ def test_the_bound_context_getter_reads_the_current_context() -> None:
     finally:
         otel_context.detach(token)
     assert _get_current().get("otel_agent.test") is None
+
+
+def test_status_code_reads_the_sdk_field_and_falls_back_to_the_public_api(captured: Captured) -> None:
+    from types import SimpleNamespace
+
+    from opentelemetry.trace import Status, StatusCode
+
+    from otel_agent.processors.enriching import status_code
+
+    with trace.get_tracer("t").start_as_current_span("failing") as span:
+        span.set_status(Status(StatusCode.ERROR, "boom"))
+    assert status_code(captured.one("failing")) is StatusCode.ERROR
+    public_only = SimpleNamespace(status=Status(StatusCode.OK))
+    assert status_code(public_only) is StatusCode.OK  # type: ignore[arg-type]
