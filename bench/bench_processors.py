@@ -9,7 +9,7 @@ reported ratio is the median of the per-round ratios (robust to other work on a 
 CPU time still moves with the machine's load (cache misses), so the bench also counts user-space
 instructions of the application thread with `perf stat -e instructions:u --no-inherit` (the batch
 export thread is not counted) on child processes that make N and 3N spans after a warm-up: the
-difference cancels start-up, and the figure does not move with load.
+difference cancels start-up, and the figure does not move with load (median of 3 such pairs).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from otel_agent.settings import Settings
 SPANS_PER_ROUND = 2_000
 ROUNDS = 31
 COUNTED_SPANS = 10_000  # per child process when instructions are counted (and 3x that)
+COUNTED_REPEATS = 3  # the median of 3 pairs of children: counts move by about 1% between children
 ROOT = Path(__file__).resolve().parents[1]
 
 # What a chat span from an LLM instrumentation (ours or contrib's) carries: semconv request/response
@@ -128,16 +129,15 @@ def instructions_per_span(workload: str) -> tuple[float, float] | str:
     child processes making N and 3N spans; a sentence saying why when perf cannot count here."""
     if shutil.which("perf") is None:
         return "perf is not installed"
-    per_span = []
-    for setup in ("bare", "ours"):
-        counts = [_instructions(setup, workload, n) for n in (COUNTED_SPANS, 3 * COUNTED_SPANS)]
-        for count in counts:
-            if isinstance(count, str):
-                return count
-        low, high = counts
-        assert isinstance(low, int) and isinstance(high, int)
-        per_span.append((high - low) / (2 * COUNTED_SPANS))
-    return per_span[0], per_span[1]
+    per_span: dict[str, list[float]] = {"bare": [], "ours": []}
+    for _ in range(COUNTED_REPEATS):  # bare and ours interleaved, like the CPU-time rounds
+        for setup, found in per_span.items():
+            low = _instructions(setup, workload, COUNTED_SPANS)
+            high = _instructions(setup, workload, 3 * COUNTED_SPANS)
+            if isinstance(low, str) or isinstance(high, str):
+                return str(low if isinstance(low, str) else high)
+            found.append((high - low) / (2 * COUNTED_SPANS))
+    return statistics.median(per_span["bare"]), statistics.median(per_span["ours"])
 
 
 def _instructions(setup: str, workload: str, spans: int) -> int | str:
@@ -196,7 +196,7 @@ def main() -> None:
 def print_instructions(goals: dict[str, float | None]) -> None:
     print(
         f"instructions per span (perf stat, user space, application thread, {COUNTED_SPANS} and "
-        f"{3 * COUNTED_SPANS} spans per child; independent of load):"
+        f"{3 * COUNTED_SPANS} spans per child, median of {COUNTED_REPEATS}; independent of load):"
     )
     for label in WORKLOADS:
         counted = instructions_per_span(label)
