@@ -18,14 +18,10 @@ def chat_usage(usage: Any) -> TokenCounts | None:
     if cache_read is None:  # DeepSeek names its cache hits differently
         cache_read = as_int(usage.get("prompt_cache_hit_tokens"))
     output_details = usage.get("completion_tokens_details")
-    return TokenCounts(
-        input_tokens=as_int(usage.get("prompt_tokens")),
-        output_tokens=as_int(usage.get("completion_tokens")),
-        cache_read_tokens=cache_read,
-        reasoning_tokens=as_int(output_details.get("reasoning_tokens"))
-        if isinstance(output_details, dict)
-        else None,
-    )
+    reasoning = as_int(output_details.get("reasoning_tokens")) if isinstance(output_details, dict) else None
+    prompt, completion = as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens"))
+    # Positional (input, output, cache read, cache creation, reasoning): a keyword call costs 2k more.
+    return TokenCounts(prompt, completion, cache_read, None, reasoning)
 
 
 def _read_chat_common(data: dict[str, Any], facts: CallFacts) -> None:
