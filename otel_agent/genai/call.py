@@ -35,6 +35,11 @@ _ERROR_KEYS = frozenset({A.ERROR_TYPE, A.ERROR_CATEGORY, A.RETRY_AFTER_S})
 class Call:
     """The capture's view of one HTTP attempt to a provider."""
 
+    __slots__ = (
+        "span", "parent", "owned", "route", "facts", "settings", "started", "strip_usage", "attempt", "body",
+        "_ended",
+    )  # fmt: skip
+
     def __init__(
         self,
         span: Span,
