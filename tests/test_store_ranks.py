@@ -17,7 +17,7 @@ def _segments(rng: random.Random, every: int, count: int) -> list[tuple[ranks.Se
         size = rng.choice([0, 1, every - 1, every, every + 1, rng.randint(0, 12 * every)])
         values = sorted(round(rng.uniform(0, 50), rng.choice([0, 2])) for _ in range(size))  # with ties
         marks = values[every - 1 :: every]
-        stored = ranks.Segment(size, marks, key=i)
+        stored = ranks.Segment(size, marks, every, key=i)
         segments.append((ranks.Segment(size, values=values) if rng.random() < 0.3 else stored, values))
     return segments
 
@@ -39,7 +39,7 @@ def test_percentiles_equal_a_full_sort(seed: int) -> None:
     everything = {s.key: values for s, values in pairs if s.values is None}
     flat = [v for _, values in pairs for v in values]
     for fraction in (0.0, 0.01, 0.5, 0.95, 0.99, 1.0):
-        chosen = ranks.plan(segments, fraction, every)
+        chosen = ranks.plan(segments, fraction)
         if not flat:
             assert chosen is None
             continue
@@ -54,8 +54,8 @@ def test_only_about_every_values_per_segment_are_read() -> None:
     for key in range(30):
         values = sorted(rng.uniform(200, 10_000) for _ in range(6000))
         everything[key] = values
-        stored.append(ranks.Segment(len(values), values[every - 1 :: every], key=key))
-    chosen = ranks.plan(stored, 0.95, every)
+        stored.append(ranks.Segment(len(values), values[every - 1 :: every], every, key=key))
+    chosen = ranks.plan(stored, 0.95)
     assert chosen is not None
     read = sum(last - first + 1 for _, first, last in chosen.slices)
     assert read <= 2 * every * len(stored)  # vs 180,000 values in all

@@ -7,6 +7,8 @@ them: adopting the API needs no new attribute. Every query of the API goes throu
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from otel_agent.store.models import runs
@@ -14,8 +16,9 @@ from otel_agent.store.models import runs
 DEFAULT_WORKSPACE = "default"
 
 
-def run_in(workspace: str) -> sa.ColumnElement[bool]:
-    """The condition on ``otel_runs`` that selects one workspace's runs."""
+def run_in(workspace: str, column: sa.ColumnElement[Any] = runs.c.workspace) -> sa.ColumnElement[bool]:
+    """The condition on ``otel_runs`` (or another table's workspace ``column``) that selects one
+    workspace's rows."""
     if workspace == DEFAULT_WORKSPACE:
-        return sa.or_(runs.c.workspace == workspace, runs.c.workspace.is_(None))
-    return runs.c.workspace == workspace
+        return sa.or_(column == workspace, column.is_(None))
+    return column == workspace

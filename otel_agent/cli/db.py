@@ -1,4 +1,5 @@
-"""`otel-agent db upgrade | status`: apply the store's migrations; show schema and spool state."""
+"""`otel-agent db upgrade | status | rollup`: apply the store's migrations; show schema and spool state;
+rebuild the LLM-call roll-up."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from otel_agent.cli.output import add_common, print_json
 from otel_agent.settings import Settings
 from otel_agent.spool import Spool, read_dropped
+from otel_agent.store import call_rollup
 from otel_agent.store.engine import database_url, make_engine
 from otel_agent.store.migrate import current_revisions, head_revisions, upgrade
 
@@ -22,6 +24,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     status = actions.add_parser("status", help="schema revision, spooled batches, dropped spans")
     add_common(status)
     status.set_defaults(func=run_status)
+    rollup = actions.add_parser(
+        "rollup",
+        help="rebuild the LLM-call roll-up's changed days (PostgreSQL; the sweep does a few at a time)",
+    )
+    add_common(rollup, json_flag=False)
+    rollup.add_argument("--days", type=int, default=call_rollup.LOOKBACK_DAYS, help="look back N days")
+    rollup.set_defaults(func=run_rollup)
     return parser
 
 
@@ -56,4 +65,17 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         for key, value in state.items():
             print(f"{key:16} {value}")
+    return 0
+
+
+def run_rollup(args: argparse.Namespace) -> int:
+    engine = make_engine(_url(args))
+    if engine.dialect.name != "postgresql":
+        print("nothing to do: the LLM-call roll-up is PostgreSQL's (SQLite reports read the rows)")
+        return 0
+    upgrade(engine)
+    built = call_rollup.refresh(engine, lookback_days=args.days)
+    engine.dispose()
+    span = f": {built[0]} to {built[-1]}" if built else ""
+    print(f"rebuilt {len(built)} day(s) of the LLM-call roll-up{span}")
     return 0

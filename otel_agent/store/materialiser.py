@@ -30,7 +30,7 @@ from otel_agent import attributes as A
 from otel_agent.guard import guard, record_failure
 from otel_agent.logs.events import log_run_event
 from otel_agent.record import SpanRecord
-from otel_agent.store import links, totals
+from otel_agent.store import call_rollup, links, totals
 from otel_agent.store import models as M
 from otel_agent.store.clean import span_id
 from otel_agent.store.content import ContentPolicy
@@ -204,8 +204,9 @@ class Materialiser:
         totals.resolve_failures(conn, (ended_or_failed - {None}) | relinked)
 
     def sweep(self, stall_after_s: float = DEFAULT_STALL_AFTER_S, now: datetime | None = None) -> list[str]:
-        """Mark runs silent for longer than ``stall_after_s`` as stalled (with a failure row each), and
-        link orphans whose parents arrived through another process. Returns the newly stalled run ids."""
+        """Mark runs silent for longer than ``stall_after_s`` as stalled (with a failure row each), link
+        orphans whose parents arrived through another process, and rebuild a few changed days of the
+        LLM-call roll-up (PostgreSQL). Returns the newly stalled run ids."""
         self._ensure_schema()
         now = now or datetime.now(timezone.utc)
         with self.engine.begin() as conn:
@@ -213,6 +214,9 @@ class Materialiser:
             _relink_all(conn)
         for run in stalled:  # after the commit: only stalls that stick are logged, each once
             _log_stall(run, stall_after_s)
+        # The stalls are stored already; a failed rebuild waits for the next sweep.
+        with guard("store.rollup"):
+            call_rollup.refresh(self.engine, max_days=call_rollup.SWEEP_MAX_DAYS)
         return [run["run_id"] for run in stalled]
 
 

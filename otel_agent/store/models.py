@@ -168,3 +168,41 @@ failures = sa.Table(
     sa.Index(None, "resolved", "occurred_at"),
     sa.Index(None, "user_id"),
 )
+
+# The LLM-call roll-up behind the report by model or provider (otel_agent.store.call_rollup): one row per
+# (workspace, UTC day of the run's start, grouping, value), rebuilt whole when a settled day changes, and
+# one fingerprint row per (workspace, day) saying which state of the runs it was built from.
+DURATIONS = sa.ARRAY(sa.Float).with_variant(sa.JSON(), "sqlite")
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite auto-increments INTEGER keys only
+
+call_rollup_days = sa.Table(
+    "otel_call_rollup_days",
+    metadata,
+    sa.Column("workspace", NAME),  # as on the runs: NULL when none was set
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),  # the day's runs when it was built ...
+    sa.Column("last_update", UtcDateTime, nullable=False),  # ... and their latest updated_at
+    sa.Column("built_at", UtcDateTime, nullable=False),
+    sa.Index(None, "day", "workspace"),
+)
+
+call_rollups = sa.Table(
+    "otel_call_rollups",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("workspace", NAME),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("grouping", sa.String(16), nullable=False),  # "model" or "provider"
+    sa.Column("value", NAME),  # the model or provider (NULL when the calls did not say)
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("ended", sa.Integer, nullable=False),
+    sa.Column("succeeded", sa.Integer, nullable=False),
+    sa.Column("input_tokens", Count, nullable=False),
+    sa.Column("output_tokens", Count, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("durations", DURATIONS, nullable=False),  # every call's duration_ms, ascending
+    sa.Column("marks", DURATIONS, nullable=False),  # durations[every], durations[2 * every], ...
+    sa.Column("mark_every", sa.Integer, nullable=False),
+    sa.Index(None, "grouping", "day", "workspace"),
+)

@@ -58,9 +58,19 @@ class RunFilter:
     def where(self) -> list[Any]:
         r = runs.c
         conditions = [r[name] == value for name, value in self._equalities().items() if value is not None]
+        if self.workspace is not None:
+            conditions.append(self.workspace_condition(r.workspace))
         if self.since is not None:
             conditions.append(r.started_at >= self.since)
         return conditions
+
+    def workspace_condition(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """Rows of this filter's workspace, for any table with a workspace column (runs, roll-ups)."""
+        return sa.true() if self.workspace is None else column == self.workspace
+
+    def narrower_than_workspace(self) -> bool:
+        """Does it select on anything besides workspace and time?"""
+        return any(value is not None for value in self._equalities().values())
 
     def _equalities(self) -> Mapping[str, str | None]:
         return {
@@ -69,7 +79,6 @@ class RunFilter:
             "agent_role": self.agent_role,
             "status": self.status,
             "user_id": self.user_id,
-            "workspace": self.workspace,
         }
 
 

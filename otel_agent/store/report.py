@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from otel_agent.store import queries
+from otel_agent.store import call_report, queries
 from otel_agent.store.engine import is_postgres
 from otel_agent.store.models import RUN_STATUS_RUNNING, RUN_STATUS_SUCCEEDED, runs, steps
 
@@ -75,6 +75,9 @@ def usage_report(conn: sa.Connection, where: queries.RunFilter, by: str) -> list
     # The call report's sort stays in memory; JIT compiling this one-off plan costs more (15-25 ms) than
     # it saves.
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+    if grouping.per == "calls" and grouping.column and call_report.usable(where):
+        rows = call_report.report_rows(conn, where, grouping.column)
+        return sorted((_shape(row, grouping.per) for row in rows), key=lambda g: str(g["group"]))
     query = _by_call(where, grouping) if grouping.per == "calls" else _by_run(where, grouping)
     groups = [_shape(row, grouping.per) for row in conn.execute(query).mappings()]
     return sorted(groups, key=lambda g: str(g["group"]))

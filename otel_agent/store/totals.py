@@ -88,7 +88,8 @@ UPDATE otel_runs SET
     cost_usd = s.cost_usd, llm_calls = s.llm_calls, tool_calls = s.tool_calls, error_count = s.error_count,
     unpriced_calls = s.unpriced_calls, models = s.models, providers = s.providers,
     started_at = coalesce(otel_runs.started_at, s.first_step_at),
-    last_heartbeat_at = greatest(otel_runs.last_heartbeat_at, s.last_step_at)
+    last_heartbeat_at = greatest(otel_runs.last_heartbeat_at, s.last_step_at),
+    updated_at = now()  -- new steps change the run's figures: the LLM-call roll-up sees it (call_rollup.py)
 FROM (
     SELECT run_id,
         coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,

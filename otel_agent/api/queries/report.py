@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 from otel_agent.api.scope import run_in
 from otel_agent.store import queries
@@ -18,7 +19,6 @@ __all__ = ["WorkspaceRunFilter", "usage_report"]
 class WorkspaceRunFilter(queries.RunFilter):
     """The CLI's run filter with the API's workspace rule (runs without one are "default"'s)."""
 
-    def where(self) -> list[Any]:
+    def workspace_condition(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         assert self.workspace is not None, "the API always scopes to a workspace"
-        unscoped = queries.RunFilter.where(dataclasses.replace(self, workspace=None))
-        return [*unscoped, run_in(self.workspace)]
+        return run_in(self.workspace, column)
