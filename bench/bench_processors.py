@@ -145,12 +145,15 @@ def _instructions(setup: str, workload: str, spans: int) -> int | str:
     command += ["bench.bench_processors", setup, workload, str(spans)]
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # same dict layouts in every child
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    said = [line for line in done.stderr.strip().splitlines() if "instructions" not in line]
+    last = said[-1:] or ["no output"]  # the child's own last word (a traceback's last line), not perf's
+    if done.returncode != 0:  # perf returns the child's status: a count of a failed child means nothing
+        return f"the counted child or perf failed (exit {done.returncode}: {last[0]})"
     for line in done.stderr.splitlines():
         fields = line.split(",")
         if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
             return int(fields[0])
-    last = done.stderr.strip().splitlines()[-1:] or ["no output"]
-    return f"perf stat gave no instruction count (exit {done.returncode}: {last[0]})"
+    return f"perf stat gave no instruction count ({last[0]})"
 
 
 def counted_spans(setup: str, workload: str, spans: int) -> None:
