@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -95,17 +95,28 @@ def _assert_same(engine: sa.Engine, where: queries.RunFilter, by: str) -> list[d
     return ours
 
 
-def _stored_days(engine: sa.Engine) -> set[date]:
+def _stored(engine: sa.Engine, period: str) -> set[datetime]:
+    p = M.call_rollup_periods.c
     with engine.connect() as conn:
-        return set(conn.scalars(sa.select(M.call_rollup_days.c.day).distinct()))
+        return set(conn.scalars(sa.select(p.starts_at).where(p.period == period).distinct()))
+
+
+def _days_ago(*days: int) -> set[datetime]:
+    today = call_rollup.day_of(NOW)
+    return {today - timedelta(days=n) for n in days}
+
+
+def _build_all(engine: sa.Engine) -> call_rollup.Refreshed:
+    return call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0))
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_the_report_through_the_rollup_equals_every_call(engine: sa.Engine, seed: int) -> None:
     _store_random(engine, seed)
-    built = call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0))
-    assert set(built) == {NOW.date() - timedelta(days=n) for n in range(1, 6)}  # every past day, not today
-    assert call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0)) == []  # nothing changed
+    built = _build_all(engine)
+    assert set(built.days) == _days_ago(*range(1, 6))  # every day that is over, whole
+    assert built.hours and all(h >= call_rollup.day_of(NOW) for h in built.hours)  # and today's past hours
+    assert _build_all(engine) == call_rollup.Refreshed()  # nothing changed
     since = NOW - timedelta(days=3.5)  # the first day is partly in the window
     honest = {
         (i, by): _assert_same(engine, where, by) for i, where in enumerate(_filters(since)) for by in BY
@@ -120,29 +131,30 @@ def test_the_report_through_the_rollup_equals_every_call(engine: sa.Engine, seed
 
 def test_stored_days_are_read_until_their_runs_change(engine: sa.Engine) -> None:
     _store_random(engine, 7)
-    call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0))
-    day = NOW.date() - timedelta(days=2)
+    _build_all(engine)
+    (day,) = _days_ago(2)
     where = queries.RunFilter(since=NOW - timedelta(days=4))
     honest = _assert_same(engine, where, "provider")
     with engine.begin() as conn:  # a stored day that lies: the report shows it, so it was read
         conn.execute(
             M.call_rollups.update()
-            .where(M.call_rollups.c.day == day, M.call_rollups.c.grouping == "provider")
+            .where(M.call_rollups.c.starts_at == day, M.call_rollups.c.grouping == "provider")
             .values(input_tokens=M.call_rollups.c.input_tokens + 1_000_000)
         )
         lied = usage_report(conn, where, "provider")
     assert sum(g["input_tokens"] for g in lied) > sum(g["input_tokens"] for g in honest)
     with engine.begin() as conn:  # any write to one of the day's runs: the day is read raw again
-        first = sa.select(M.runs.c.run_id).where(call_rollup.day_range(day)).limit(1).scalar_subquery()
+        in_day = call_rollup.started_within([day], call_rollup.DAY)
+        first = sa.select(M.runs.c.run_id).where(in_day).limit(1).scalar_subquery()
         conn.execute(M.runs.update().where(M.runs.c.run_id == first).values(updated_at=sa.func.now()))
     _assert_same(engine, where, "provider")
-    assert day in call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0))
+    assert _build_all(engine).days == [day]
     assert _assert_same(engine, where, "provider") == honest
 
 
 def test_purged_runs_leave_the_report_at_once(engine: sa.Engine) -> None:
     _store_random(engine, 11)
-    call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0))
+    _build_all(engine)
     with engine.begin() as conn:
         queries.purge(conn, user_id="u1")
     for where in _filters(NOW - timedelta(days=6)):
@@ -167,35 +179,39 @@ def test_a_late_call_is_counted_before_and_after_its_day_is_rebuilt(engine: sa.E
     late = next(r for r in records if r.attributes.get(A.GEN_AI_OPERATION_NAME) == A.OP_CHAT)
     store = Materialiser(engine)
     store.write([r for r in records if r is not late])
-    assert call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0)) == [day.date()]
+    assert _build_all(engine).days == [call_rollup.day_of(day)]
     where = WorkspaceRunFilter(workspace="acme", since=NOW - timedelta(days=5))
     before = _assert_same(engine, where, "model")
     store.write([late])  # its run's totals are recomputed, which marks the run (and its day) as changed
     after = _assert_same(engine, where, "model")
     assert sum(g["calls"] for g in after) == sum(g["calls"] for g in before) + 1
-    assert call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0)) == [day.date()]
+    assert _build_all(engine).days == [call_rollup.day_of(day)]
     assert _assert_same(engine, where, "model") == after
 
 
 def test_only_settled_past_days_are_built_and_the_sweep_builds_them(engine: sa.Engine) -> None:
     _store_random(engine, 3, days=4)
+    (yesterday,) = _days_ago(1)
     with engine.begin() as conn:  # yesterday's runs were written a minute ago: not settled yet
         conn.execute(M.runs.update().values(status="succeeded"))  # no stalls for the sweep to mark
-        yesterday = NOW.date() - timedelta(days=1)
-        conn.execute(M.runs.update().where(call_rollup.day_range(yesterday)).values(updated_at=sa.func.now()))
+        in_yesterday = call_rollup.started_within([yesterday], call_rollup.DAY)
+        conn.execute(M.runs.update().where(in_yesterday).values(updated_at=sa.func.now()))
     built = call_rollup.refresh(engine, lookback_days=10)
-    assert yesterday not in built and NOW.date() not in built and built
-    assert call_rollup.refresh(engine, lookback_days=10) == []
+    assert set(built.days) == _days_ago(2, 3, 4)  # not yesterday, not today
+    assert not [h for h in built.hours if call_rollup.day_of(h) == yesterday]  # nor its hours
+    # today's: over by the settling time (NOW was read a little before the refresh)
+    assert all(h + timedelta(minutes=70) <= NOW + timedelta(minutes=5) for h in built.hours)
+    assert call_rollup.refresh(engine, lookback_days=10) == call_rollup.Refreshed()
     with engine.begin() as conn:
-        conn.execute(M.call_rollup_days.delete())
+        conn.execute(M.call_rollup_periods.delete())
     Materialiser(engine).sweep()
-    assert len(_stored_days(engine)) == min(call_rollup.SWEEP_MAX_DAYS, len(built))
+    assert len(_stored(engine, "day")) == min(call_rollup.SWEEP_MAX_PERIODS, 3)
 
 
 def test_sqlite_has_nothing_to_build(tmp_path: Any) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/store.db")
     upgrade(engine)
-    assert call_rollup.refresh(engine) == []
+    assert call_rollup.refresh(engine) == call_rollup.Refreshed()
 
 
 def test_the_cli_rebuilds_every_changed_day(
@@ -206,4 +222,4 @@ def test_the_cli_rebuilds_every_changed_day(
         conn.execute(M.runs.update().values(updated_at=M.runs.c.started_at))  # written long ago: settled
     assert main(["db", "rollup", "--database-url", fresh_postgres_url, "--days", "10"]) == 0
     assert "rebuilt 8 day(s)" in capsys.readouterr().out
-    assert _stored_days(engine) == {NOW.date() - timedelta(days=n) for n in range(1, 9)}
+    assert _stored(engine, "day") == _days_ago(*range(1, 9))

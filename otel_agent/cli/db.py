@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     status.set_defaults(func=run_status)
     rollup = actions.add_parser(
         "rollup",
-        help="rebuild the LLM-call roll-up's changed days (PostgreSQL; the sweep does a few at a time)",
+        help="rebuild the LLM-call roll-up's changed days and hours (PostgreSQL; the sweep does a few)",
     )
     add_common(rollup, json_flag=False)
     rollup.add_argument("--days", type=int, default=call_rollup.LOOKBACK_DAYS, help="look back N days")
@@ -74,8 +74,7 @@ def run_rollup(args: argparse.Namespace) -> int:
         print("nothing to do: the LLM-call roll-up is PostgreSQL's (SQLite reports read the rows)")
         return 0
     upgrade(engine)
-    built = call_rollup.refresh(engine, lookback_days=args.days)
+    done = call_rollup.refresh(engine, lookback_days=args.days)
     engine.dispose()
-    span = f": {built[0]} to {built[-1]}" if built else ""
-    print(f"rebuilt {len(built)} day(s) of the LLM-call roll-up{span}")
+    print(f"rebuilt {len(done.days)} day(s) and {len(done.hours)} hour(s) of the LLM-call roll-up")
     return 0

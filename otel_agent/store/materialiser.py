@@ -216,7 +216,7 @@ class Materialiser:
             _log_stall(run, stall_after_s)
         # The stalls are stored already; a failed rebuild waits for the next sweep.
         with guard("store.rollup"):
-            call_rollup.refresh(self.engine, max_days=call_rollup.SWEEP_MAX_DAYS)
+            call_rollup.refresh(self.engine, max_periods=call_rollup.SWEEP_MAX_PERIODS)
         return [run["run_id"] for run in stalled]
 
 

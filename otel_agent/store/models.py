@@ -170,20 +170,22 @@ failures = sa.Table(
 )
 
 # The LLM-call roll-up behind the report by model or provider (otel_agent.store.call_rollup): one row per
-# (workspace, UTC day of the run's start, grouping, value), rebuilt whole when a settled day changes, and
-# one fingerprint row per (workspace, day) saying which state of the runs it was built from.
-DURATIONS = sa.ARRAY(sa.Float).with_variant(sa.JSON(), "sqlite")
+# (workspace, period, grouping, value), where a period is a UTC hour or a UTC day of the runs' start,
+# rebuilt whole when it changes; and one fingerprint row per (workspace, period) saying which state of
+# the runs it was built from.
+FLOATS = sa.ARRAY(sa.Float).with_variant(sa.JSON(), "sqlite")
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite auto-increments INTEGER keys only
 
-call_rollup_days = sa.Table(
-    "otel_call_rollup_days",
+call_rollup_periods = sa.Table(
+    "otel_call_rollup_periods",
     metadata,
     sa.Column("workspace", NAME),  # as on the runs: NULL when none was set
-    sa.Column("day", sa.Date, nullable=False),
-    sa.Column("runs", sa.Integer, nullable=False),  # the day's runs when it was built ...
+    sa.Column("period", sa.String(4), nullable=False),  # "hour" or "day"
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),  # the period's runs when it was built ...
     sa.Column("last_update", UtcDateTime, nullable=False),  # ... and their latest updated_at
     sa.Column("built_at", UtcDateTime, nullable=False),
-    sa.Index(None, "day", "workspace"),
+    sa.Index(None, "period", "starts_at", "workspace"),
 )
 
 call_rollups = sa.Table(
@@ -191,7 +193,8 @@ call_rollups = sa.Table(
     metadata,
     sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
     sa.Column("workspace", NAME),
-    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("period", sa.String(4), nullable=False),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
     sa.Column("grouping", sa.String(16), nullable=False),  # "model" or "provider"
     sa.Column("value", NAME),  # the model or provider (NULL when the calls did not say)
     sa.Column("calls", sa.Integer, nullable=False),
@@ -201,8 +204,10 @@ call_rollups = sa.Table(
     sa.Column("input_tokens", Count, nullable=False),
     sa.Column("output_tokens", Count, nullable=False),
     sa.Column("cost_usd", sa.Float, nullable=False),
-    sa.Column("durations", DURATIONS, nullable=False),  # every call's duration_ms, ascending
-    sa.Column("marks", DURATIONS, nullable=False),  # durations[every], durations[2 * every], ...
+    # Every call's duration_ms, ascending, as big-endian float8s: stored uncompressed out of line, so
+    # reading a slice (substring) fetches only the TOAST chunks it covers.
+    sa.Column("durations", sa.LargeBinary, nullable=False),
+    sa.Column("marks", FLOATS, nullable=False),  # durations[every], durations[2 * every], ...
     sa.Column("mark_every", sa.Integer, nullable=False),
-    sa.Index(None, "grouping", "day", "workspace"),
+    sa.Index(None, "grouping", "period", "starts_at", "workspace"),
 )

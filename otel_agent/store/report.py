@@ -6,10 +6,12 @@ are, in one GROUP BY, with ``percentile_disc``, which is exactly the nearest-ran
 other databases (SQLite has no ordered-set aggregates) fetch the rows and ``aggregate`` them in Python.
 tests/test_api_report.py and tests/test_api_report_calls.py check the two agree on the same rows.
 
-By provider or model every LLM call of the window is read, so the statement is shaped for that: the
-calls are gathered once (a CTE), both percentiles come from one sort (``percentile_disc`` over an
-array of fractions), and runs are counted from one (group, run) row each instead of three
-``count(DISTINCT ...)`` sorts. docs/benchmarks.md ("Operator API") has the figures.
+By provider or model, a window selected by workspace and time alone is read from the LLM-call roll-up
+(otel_agent.store.call_report: same figures, exact, without reading every call). Otherwise every LLM
+call of the window is read by ``every_call_statement``, shaped for that: the calls are gathered once (a
+CTE), both percentiles come from one sort (``percentile_disc`` over an array of fractions), and runs are
+counted from one (group, run) row each instead of three ``count(DISTINCT ...)`` sorts.
+docs/benchmarks.md ("Operator API") has the figures.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def usage_report(conn: sa.Connection, where: queries.RunFilter, by: str) -> list
     if grouping.per == "calls" and grouping.column and call_report.usable(where):
         rows = call_report.report_rows(conn, where, grouping.column)
         return sorted((_shape(row, grouping.per) for row in rows), key=lambda g: str(g["group"]))
-    query = _by_call(where, grouping) if grouping.per == "calls" else _by_run(where, grouping)
+    query = every_call_statement(where, grouping) if grouping.per == "calls" else _by_run(where, grouping)
     groups = [_shape(row, grouping.per) for row in conn.execute(query).mappings()]
     return sorted(groups, key=lambda g: str(g["group"]))
 
@@ -119,7 +121,7 @@ def _by_run(where: queries.RunFilter, grouping: queries.ReportGrouping) -> sa.Se
     )
 
 
-def _by_call(where: queries.RunFilter, grouping: queries.ReportGrouping) -> sa.Select[Any]:
+def every_call_statement(where: queries.RunFilter, grouping: queries.ReportGrouping) -> sa.Select[Any]:
     s = steps.c
     model = sa.func.coalesce(s.response_model, s.request_model)
     calls = (

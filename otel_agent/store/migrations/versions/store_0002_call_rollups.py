@@ -1,4 +1,4 @@
-"""LLM-call roll-up per workspace and day, behind the report by model or provider
+"""LLM-call roll-up per workspace and hour / day, behind the report by model or provider
 
 Revision ID: store_0002
 Revises: api_0001
@@ -26,21 +26,25 @@ _BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     op.create_table(
-        "otel_call_rollup_days",
+        "otel_call_rollup_periods",
         sa.Column("workspace", _NAME, nullable=True),
-        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("period", sa.String(length=4), nullable=False),
+        sa.Column("starts_at", _TIME, nullable=False),
         sa.Column("runs", sa.Integer(), nullable=False),
         sa.Column("last_update", _TIME, nullable=False),
         sa.Column("built_at", _TIME, nullable=False),
     )
     op.create_index(
-        op.f("ix_otel_call_rollup_days_day_workspace"), "otel_call_rollup_days", ["day", "workspace"]
+        op.f("ix_otel_call_rollup_periods_period_starts_at_workspace"),
+        "otel_call_rollup_periods",
+        ["period", "starts_at", "workspace"],
     )
     op.create_table(
         "otel_call_rollups",
         sa.Column("id", _BIG_ID, autoincrement=True, nullable=False),
         sa.Column("workspace", _NAME, nullable=True),
-        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("period", sa.String(length=4), nullable=False),
+        sa.Column("starts_at", _TIME, nullable=False),
         sa.Column("grouping", sa.String(length=16), nullable=False),
         sa.Column("value", _NAME, nullable=True),
         sa.Column("calls", sa.Integer(), nullable=False),
@@ -50,18 +54,21 @@ def upgrade() -> None:
         sa.Column("input_tokens", sa.BigInteger(), nullable=False),
         sa.Column("output_tokens", sa.BigInteger(), nullable=False),
         sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("durations", _FLOATS, nullable=False),
+        sa.Column("durations", sa.LargeBinary(), nullable=False),
         sa.Column("marks", _FLOATS, nullable=False),
         sa.Column("mark_every", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_otel_call_rollups")),
     )
     op.create_index(
-        op.f("ix_otel_call_rollups_grouping_day_workspace"),
+        op.f("ix_otel_call_rollups_grouping_period_starts_at_workspace"),
         "otel_call_rollups",
-        ["grouping", "day", "workspace"],
+        ["grouping", "period", "starts_at", "workspace"],
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Out of line, uncompressed: a slice of the durations reads only the TOAST chunks it covers.
+        op.execute("ALTER TABLE otel_call_rollups ALTER COLUMN durations SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
     op.drop_table("otel_call_rollups")
-    op.drop_table("otel_call_rollup_days")
+    op.drop_table("otel_call_rollup_periods")
