@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -290,5 +290,3 @@ def _insert_rollups(level: str, grouping: str, in_period: sa.ColumnElement[bool]
     return call_rollups.insert().from_select(columns, rows)
 
 
-def days_of(done: Refreshed) -> list[date]:
-    return [d.date() for d in done.days]

@@ -1,7 +1,8 @@
 """Apply the Alembic migrations shipped in otel_agent/store/migrations (``otel-agent db upgrade``).
 
 Other parts add tables with their own revision file in migrations/versions whose ``down_revision`` is
-the current head (e.g. the operator API's ``api_0001`` on top of ``store_0001``). We upgrade to "heads".
+the current head (e.g. the operator API's ``api_0001`` on top of ``store_0001``, then ``store_0002``). We
+upgrade to "heads".
 Concurrent upgraders are serialised: an advisory lock on PostgreSQL, the write lock on SQLite.
 """
 
