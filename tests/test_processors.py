@@ -128,6 +128,17 @@ def test_rollup_totals_with_nested_runs(captured: Captured) -> None:
     assert inner[A.RUN_PARENT_ID] == outer[A.RUN_ID] == outer[A.RUN_ROOT_ID] == inner[A.RUN_ROOT_ID]
 
 
+def test_an_sdk_retry_is_the_same_call_again(captured: Captured) -> None:
+    with agent_run("book", project="books"):
+        _llm({**LLM, A.RETRY_ATTEMPT: 0}, fail=True)  # 429
+        _llm({**LLM, A.RETRY_ATTEMPT: 1}, fail=True)  # 429 again
+        _llm({**LLM, A.RETRY_ATTEMPT: 2})  # the call finally answered
+        _llm({**LLM, A.GEN_AI_REQUEST_MODEL: "unknown-model", A.RETRY_ATTEMPT: 1})  # a retry, unpriced
+    run = captured.one("invoke_workflow book").attributes
+    assert run[A.ROLLUP_LLM_CALLS] == 1 and run[A.ROLLUP_ERRORS] == 2 and run[A.ROLLUP_UNPRICED_CALLS] == 0
+    assert run[A.ROLLUP_INPUT_TOKENS] == 4 * 1234  # every attempt's tokens, as reported, still count
+
+
 def test_rollup_attribute_names_are_the_declared_constants() -> None:
     declared = {v for k, v in vars(A).items() if k.startswith("ROLLUP_") and k != "ROLLUP_PREFIX"}
     assert set(Totals().attributes()) == declared

@@ -50,6 +50,8 @@ def contribution(attrs: Mapping[str, Any], failed: bool) -> Totals | None:
     if not (is_llm or failed or op == A.OP_EXECUTE_TOOL):
         return None
     cost = attrs.get(A.COST_USD)
+    # An SDK's retry (attempt 1, 2, ...) is the same call again: its tokens and cost count, the call once.
+    new_call = is_llm and _count(attrs, A.RETRY_ATTEMPT) <= 0
     return Totals(
         input_tokens=_count(attrs, A.GEN_AI_USAGE_INPUT_TOKENS),
         output_tokens=_count(attrs, A.GEN_AI_USAGE_OUTPUT_TOKENS),
@@ -57,10 +59,10 @@ def contribution(attrs: Mapping[str, Any], failed: bool) -> Totals | None:
         cache_creation_tokens=_count(attrs, A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
         reasoning_tokens=_count(attrs, A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
         cost_usd=float(cost) if isinstance(cost, (int, float)) else 0.0,
-        llm_calls=int(is_llm),
+        llm_calls=int(new_call),
         tool_calls=int(op == A.OP_EXECUTE_TOOL),
         errors=int(failed),
-        unpriced_calls=int(is_llm and source == A.PRICE_SOURCE_UNPRICED),
+        unpriced_calls=int(new_call and source == A.PRICE_SOURCE_UNPRICED),
     )
 
 

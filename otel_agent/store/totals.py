@@ -29,15 +29,17 @@ def _flag(condition: Any) -> Any:
 def _sums_query(conn: sa.Connection, chunk: list[str]) -> sa.Select[Any]:
     s = steps.c
     llm = s.kind == "llm"
+    # An SDK's retry (attempt 1, 2, ...) is the same call again: its tokens and cost count, the call once.
+    new_call = sa.and_(llm, sa.func.coalesce(s.retry_attempt, 0) <= 0)
     return (
         sa.select(
             s.run_id,
             *[sa.func.coalesce(sa.func.sum(s[name]), 0).label(name) for name in _TOKENS],
             sa.func.coalesce(sa.func.sum(s.cost_usd), 0.0).label("cost_usd"),
-            _flag(llm).label("llm_calls"),
+            _flag(new_call).label("llm_calls"),
             _flag(s.kind == "tool").label("tool_calls"),
             _flag(s.status == "error").label("error_count"),
-            _flag(sa.and_(llm, sa.or_(s.cost_usd.is_(None), s.price_source == "unpriced"))).label(
+            _flag(sa.and_(new_call, sa.or_(s.cost_usd.is_(None), s.price_source == "unpriced"))).label(
                 "unpriced_calls"
             ),
             sa.func.min(s.started_at).label("first_step_at"),
@@ -97,10 +99,11 @@ FROM (
         coalesce(sum(cache_creation_tokens), 0) AS cache_creation_tokens,
         coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
         coalesce(round(sum(cost_usd::numeric), :decimals)::float8, 0) AS cost_usd,
-        count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+        count(*) FILTER (WHERE kind = 'llm' AND coalesce(retry_attempt, 0) <= 0) AS llm_calls,
         count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
         count(*) FILTER (WHERE status = 'error') AS error_count,
-        count(*) FILTER (WHERE kind = 'llm' AND (cost_usd IS NULL OR price_source = 'unpriced'))
+        count(*) FILTER (WHERE kind = 'llm' AND coalesce(retry_attempt, 0) <= 0
+                         AND (cost_usd IS NULL OR price_source = 'unpriced'))
             AS unpriced_calls,
         jsonb_agg(DISTINCT coalesce(response_model, request_model)
                   ORDER BY coalesce(response_model, request_model))
