@@ -275,3 +275,15 @@ def test_a_span_made_by_the_shortcut_is_a_live_sdk_span() -> None:
         assert trace.get_current_span() is span
     assert span.attributes["gen_ai.response.model"] == "gpt-4o-mini-2024"  # type: ignore[attr-defined]
     assert span.end_time is not None  # type: ignore[attr-defined]
+
+
+def test_a_parent_that_is_not_a_span_context_is_refused_as_by_the_sdk() -> None:
+    class Odd(NonRecordingSpan):
+        def get_span_context(self) -> Any:
+            return "not a span context"
+
+    parent = trace.set_span_in_context(Odd(trace.INVALID_SPAN_CONTEXT))
+    tracer = TracerProvider().get_tracer("t")
+    for start in (_public_start, start_client_span):
+        with pytest.raises(TypeError):
+            start(tracer, "chat", parent, dict(ATTRIBUTES))

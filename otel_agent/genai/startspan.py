@@ -19,6 +19,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.version import __version__ as _sdk_version
 from opentelemetry.trace import NonRecordingSpan, ProxyTracer, Span, SpanContext, SpanKind, TraceFlags
 
@@ -46,16 +47,12 @@ def _start_sdk_span(
     tracer: sdk_trace.Tracer, name: str, parent: otel_context.Context, attributes: dict[str, Any]
 ) -> Span:
     parent_span_context: SpanContext | None = trace.get_current_span(parent).get_span_context()
+    if parent_span_context is not None and not isinstance(parent_span_context, SpanContext):
+        raise TypeError("parent_span_context must be a SpanContext or None.")  # as the SDK checks
     if not tracer._is_enabled():
         return NonRecordingSpan(context=parent_span_context)  # type: ignore[arg-type]  # as the SDK does
     ids = tracer.id_generator
-    if parent_span_context is None or not parent_span_context.is_valid:
-        parent_span_context = None  # a root span
-        trace_id = ids.generate_trace_id()
-        random_trace_id = ids.is_trace_id_random()
-    else:
-        trace_id = parent_span_context.trace_id
-        random_trace_id = parent_span_context.trace_flags.random_trace_id
+    parent_span_context, trace_id, random_trace_id = _trace_of(ids, parent_span_context)
     sampled = tracer.sampler.should_sample(parent, trace_id, name, SpanKind.CLIENT, attributes, ())
     decision = sampled.decision
     flags = _SAMPLED if decision.is_sampled() else _NOT_SAMPLED
@@ -74,6 +71,13 @@ def _start_sdk_span(
         set_clean_attributes(span, attributes)  # limits set: the public (cleaning) path, as the SDK's
     span.start(parent_context=parent)
     return span
+
+
+def _trace_of(ids: IdGenerator, parent: SpanContext | None) -> tuple[SpanContext | None, int, bool]:
+    """(the parent if valid, else None for a root span; trace id; whether that id is random)."""
+    if parent is None or not parent.is_valid:
+        return None, ids.generate_trace_id(), ids.is_trace_id_random()
+    return parent, parent.trace_id, parent.trace_flags.random_trace_id
 
 
 def _new_span(
