@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from otel_agent import attributes as A
 from otel_agent.api.queries.report import WorkspaceRunFilter
 from otel_agent.cli import main
-from otel_agent.store import Materialiser, call_rollup, make_engine, queries, upgrade
+from otel_agent.store import Materialiser, call_report, call_rollup, make_engine, queries, upgrade
 from otel_agent.store import models as M
 from otel_agent.store.report import aggregate, usage_report
 from tests.test_store_traces import T0, agent_trace
@@ -223,3 +223,19 @@ def test_the_cli_rebuilds_every_changed_day(
     assert main(["db", "rollup", "--database-url", fresh_postgres_url, "--days", "10"]) == 0
     assert "rebuilt 8 day(s)" in capsys.readouterr().out
     assert _stored(engine, "day") == _days_ago(*range(1, 9))
+
+
+def test_a_period_rebuilt_during_a_report_falls_back_to_every_call(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store_random(engine, 13)
+    _build_all(engine)
+    read_slices = call_report._read_slices
+
+    def rebuilt_first(conn: sa.Connection, wanted: set[tuple[int, int, int]]) -> Any:
+        # What another process's rebuild does between the report's reads: same figures, new row ids.
+        conn.execute(M.call_rollups.update().values(id=M.call_rollups.c.id + 1_000_000))
+        return read_slices(conn, wanted)
+
+    monkeypatch.setattr(call_report, "_read_slices", rebuilt_first)
+    _assert_same(engine, queries.RunFilter(since=NOW - timedelta(days=4)), "model")

@@ -67,9 +67,21 @@ def usable(where: RunFilter) -> bool:
     return where.since is not None and not where.narrower_than_workspace()
 
 
-def report_rows(conn: sa.Connection, where: RunFilter, grouping: str) -> list[dict[str, Any]]:
+class RebuiltMeanwhile(Exception):
+    """A stored period was rebuilt between two reads of one report (its rows have new ids)."""
+
+
+def report_rows(conn: sa.Connection, where: RunFilter, grouping: str) -> list[dict[str, Any]] | None:
     """Rows shaped like the raw statement's: group, runs, ended, succeeded, calls, p (p50, p95 in
-    seconds), input_tokens, output_tokens, cost_usd."""
+    seconds), input_tokens, output_tokens, cost_usd. None if the roll-up changed under the report
+    (a rebuild needs its period quiet for 10 minutes, so only a very slow report can see that)."""
+    try:
+        return _report_rows(conn, where, grouping)
+    except RebuiltMeanwhile:
+        return None
+
+
+def _report_rows(conn: sa.Connection, where: RunFilter, grouping: str) -> list[dict[str, Any]]:
     sources = _sources(conn, where)
     groups: dict[Any, _Group] = {}
     for row in _stored_rows(conn, where, grouping, sources):
@@ -164,6 +176,8 @@ def _read_slices(conn: sa.Connection, wanted: set[tuple[int, int, int]]) -> Slic
     read: Slices = {}
     for row_id, first, last, packed in conn.execute(_SLICES, {"ids": ids, "firsts": firsts, "lasts": lasts}):
         read[(row_id, first, last)] = unpack(packed)
+    if len(read) != len(wanted):
+        raise RebuiltMeanwhile()
     return read
 
 

@@ -79,7 +79,8 @@ def usage_report(conn: sa.Connection, where: queries.RunFilter, by: str) -> list
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
     if grouping.per == "calls" and grouping.column and call_report.usable(where):
         rows = call_report.report_rows(conn, where, grouping.column)
-        return sorted((_shape(row, grouping.per) for row in rows), key=lambda g: str(g["group"]))
+        if rows is not None:
+            return sorted((_shape(row, grouping.per) for row in rows), key=lambda g: str(g["group"]))
     query = every_call_statement(where, grouping) if grouping.per == "calls" else _by_run(where, grouping)
     groups = [_shape(row, grouping.per) for row in conn.execute(query).mappings()]
     return sorted(groups, key=lambda g: str(g["group"]))
