@@ -8,7 +8,8 @@ own tracer in the versions checked against, this takes the very steps of ``Trace
 sampler call with the same attributes, ids, flags, trace state, SDK metrics, span class and arguments)
 except that the span is built empty and our values go straight into its attribute dict before ``start``
 (before any ``on_start``). When the sampler hands back anything but exactly our values, when span
-limits apply, or for any other tracer or SDK version, the public ``start_span`` is used instead.
+limits apply (the SDK's own cleaning runs then), or for any other tracer or SDK version, the public
+``start_span`` is used instead.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.version import __version__ as _sdk_version
 from opentelemetry.trace import NonRecordingSpan, ProxyTracer, Span, SpanContext, SpanKind, TraceFlags
-
-from otel_agent.spanattrs import set_clean_attributes
 
 # Tracer.start_span was read line by line in these SDK lines; another version takes the public path.
 CHECKED_SDK_LINES = ("1.45.",)
@@ -64,11 +63,11 @@ def _start_sdk_span(
     record_end_metrics = tracer._tracer_metrics.start_span(parent_span_context, decision)
     if not decision.is_recording():
         return NonRecordingSpan(context=span_context)
-    ours = _exactly(sampled.attributes, attributes)
+    ours = _unlimited(tracer._span_limits, attributes) and _exactly(sampled.attributes, attributes)
     given = None if ours else sampled.attributes
     span = _new_span(tracer, name, span_context, parent_span_context, given, record_end_metrics)
-    if ours:
-        set_clean_attributes(span, attributes)  # limits set: the public (cleaning) path, as the SDK's
+    if ours:  # the new span's store is empty and no limit applies: what the SDK would keep, as it is
+        span._attributes._dict.update(attributes)  # type: ignore[union-attr]  # a BoundedAttributes
     span.start(parent_context=parent)
     return span
 
@@ -103,6 +102,12 @@ def _new_span(
         instrumentation_scope=tracer._instrumentation_scope,
         record_end_metrics=record_end_metrics,
     )
+
+
+def _unlimited(limits: sdk_trace.SpanLimits, attributes: dict[str, Any]) -> bool:
+    """No value-length limit, and room for every attribute: the SDK would store them unchanged."""
+    most = limits.max_span_attributes
+    return limits.max_span_attribute_length is None and (most is None or len(attributes) <= most)
 
 
 def _exactly(returned: Mapping[str, Any], ours: dict[str, Any]) -> bool:
