@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_agent import attributes as A
 from otel_agent.api.queries.report import WorkspaceRunFilter
 from otel_agent.cli import main
+from otel_agent.settings import Settings
 from otel_agent.store import Materialiser, call_report, call_rollup, make_engine, queries, upgrade
 from otel_agent.store import models as M
 from otel_agent.store.report import aggregate, usage_report
@@ -239,3 +242,31 @@ def test_a_period_rebuilt_during_a_report_falls_back_to_every_call(
 
     monkeypatch.setattr(call_report, "_read_slices", rebuilt_first)
     _assert_same(engine, queries.RunFilter(since=NOW - timedelta(days=4)), "model")
+
+
+def test_the_sql_exporter_builds_it_off_its_export_thread(
+    engine: sa.Engine, fresh_postgres_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_agent.exporters.sql import SqlSpanExporter
+
+    _store_random(engine, 17, days=3)
+    with engine.begin() as conn:
+        conn.execute(M.runs.update().values(status="succeeded"))  # no stalls for the sweep to mark
+    release, entered = threading.Event(), threading.Event()
+    refresh = call_rollup.refresh
+
+    def held_refresh(*args: Any, **kwargs: Any) -> call_rollup.Refreshed:
+        entered.set()
+        assert release.wait(30), "the test never released the roll-up pass"
+        return refresh(*args, **kwargs)
+
+    monkeypatch.setattr(call_rollup, "refresh", held_refresh)
+    sql = SqlSpanExporter(fresh_postgres_url, spool_dir=tmp_path / "spool", settings=Settings())
+    assert sql.export([]) == SpanExportResult.SUCCESS  # returned while the pass it started is held
+    assert entered.wait(30) and not _stored(engine, "day")
+    assert sql._rollup is not None and not sql._rollup.start()  # one pass at a time
+    release.set()
+    assert sql._rollup.thread is not None
+    sql._rollup.thread.join(30)
+    assert len(_stored(engine, "day")) == min(call_rollup.SWEEP_MAX_PERIODS, 3)
+    sql.shutdown()

@@ -30,6 +30,7 @@ from otel_agent.record import SpanRecord
 from otel_agent.record_sdk import record_from_span
 from otel_agent.settings import Settings
 from otel_agent.spool import Spool
+from otel_agent.store.call_rollup import BackgroundRefresh
 from otel_agent.store.content import ContentPolicy
 from otel_agent.store.engine import make_engine
 from otel_agent.store.materialiser import Materialiser, StoreUnavailable
@@ -93,6 +94,7 @@ class SqlSpanExporter(SpanExporter):
         self._backoff = _Backoff()
         self._lock = threading.RLock()
         self._last_sweep = 0.0
+        self._rollup = BackgroundRefresh(self.materialiser.engine) if self.materialiser else None
         self._closed = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -176,9 +178,11 @@ class SqlSpanExporter(SpanExporter):
         if self.materialiser is not None and now - self._last_sweep >= SWEEP_INTERVAL_S:
             self._last_sweep = now
             try:  # the batch is stored already: a failed sweep must not count it as lost
-                self.materialiser.sweep(self.stall_after_s)
+                self.materialiser.sweep(self.stall_after_s, rollup=False)
             except Exception as exc:
                 record_failure(COMPONENT + ".sweep", exc)
+            if self._rollup is not None:  # rebuilding roll-up periods can take seconds: not on this thread
+                self._rollup.start()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Replay the whole spool if the database is reachable (the BSP has already exported its queue)."""

@@ -25,14 +25,17 @@ The materialiser's periodic sweep (SQL exporter, sink) rebuilds a few changed da
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy.dialects import postgresql
 
+from otel_agent.guard import record_failure
 from otel_agent.store.models import (
     RUN_STATUS_RUNNING,
     RUN_STATUS_SUCCEEDED,
@@ -290,3 +293,29 @@ def _insert_rollups(level: str, grouping: str, in_period: sa.ColumnElement[bool]
     return call_rollups.insert().from_select(columns, rows)
 
 
+class BackgroundRefresh:
+    """One ``refresh`` pass at a time on a daemon thread, for writers that must not wait for it (the SQL
+    exporter runs on the BatchSpanProcessor's export thread). On SQLite it never starts a thread."""
+
+    def __init__(self, engine: sa.Engine, max_periods: int = SWEEP_MAX_PERIODS) -> None:
+        self._engine = engine
+        self._max_periods = max_periods
+        self._busy = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> bool:
+        """Start a pass unless one is running (or there is nothing to build); True if one started."""
+        if self._engine.dialect.name != "postgresql" or not self._busy.acquire(blocking=False):
+            return False
+        self.thread = threading.Thread(target=self._run, name="otel-agent-rollup", daemon=True)
+        self.thread.start()
+        return True
+
+    def _run(self) -> None:
+        try:
+            with suppress_instrumentation():  # our own SQL is never traced
+                refresh(self._engine, max_periods=self._max_periods)
+        except Exception as exc:  # the database may be down: the next sweep starts another pass
+            record_failure("store.rollup", exc)
+        finally:
+            self._busy.release()

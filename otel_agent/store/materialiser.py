@@ -203,10 +203,12 @@ class Materialiser:
         ended_or_failed = {row["run_id"] for row in plan.runs} | {row["run_id"] for row in plan.failures}
         totals.resolve_failures(conn, (ended_or_failed - {None}) | relinked)
 
-    def sweep(self, stall_after_s: float = DEFAULT_STALL_AFTER_S, now: datetime | None = None) -> list[str]:
+    def sweep(
+        self, stall_after_s: float = DEFAULT_STALL_AFTER_S, now: datetime | None = None, rollup: bool = True
+    ) -> list[str]:
         """Mark runs silent for longer than ``stall_after_s`` as stalled (with a failure row each), link
-        orphans whose parents arrived through another process, and rebuild a few changed days of the
-        LLM-call roll-up (PostgreSQL). Returns the newly stalled run ids."""
+        orphans whose parents arrived through another process, and (``rollup``) rebuild a few changed
+        periods of the LLM-call roll-up (PostgreSQL). Returns the newly stalled run ids."""
         self._ensure_schema()
         now = now or datetime.now(timezone.utc)
         with self.engine.begin() as conn:
@@ -214,6 +216,8 @@ class Materialiser:
             _relink_all(conn)
         for run in stalled:  # after the commit: only stalls that stick are logged, each once
             _log_stall(run, stall_after_s)
+        if not rollup:
+            return [run["run_id"] for run in stalled]
         # The stalls are stored already; a failed rebuild waits for the next sweep.
         with guard("store.rollup"):
             call_rollup.refresh(self.engine, max_periods=call_rollup.SWEEP_MAX_PERIODS)
