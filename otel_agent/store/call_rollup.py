@@ -125,13 +125,22 @@ def call_aggregate(grouping: str, conditions: Sequence[Any], keys: Sequence[Any]
 
 def fingerprints(conn: sa.Connection, conditions: Iterable[Any]) -> Fingerprints:
     """Hour start -> workspace -> (runs, latest updated_at), over the runs ``conditions`` select."""
-    hour = STARTS["hour"]
-    query = (
-        sa.select(hour, runs.c.workspace, sa.func.count(), sa.func.max(runs.c.updated_at))
+    return _by_start(conn.execute(_prints("hour", conditions)))
+
+
+def _prints(level: str, conditions: Iterable[Any]) -> sa.Select[Any]:
+    """Per period start and workspace: how many runs, and their latest ``updated_at``."""
+    starts = STARTS[level]
+    return (
+        sa.select(
+            starts.label("starts_at"),
+            runs.c.workspace,
+            sa.func.count().label("runs"),
+            sa.func.max(runs.c.updated_at).label("last_update"),
+        )
         .where(runs.c.started_at.is_not(None), *conditions)
-        .group_by(hour, runs.c.workspace)
+        .group_by(starts, runs.c.workspace)
     )
-    return _by_start(conn.execute(query))
 
 
 def stored_fingerprints(conn: sa.Connection, period: str, conditions: Iterable[Any]) -> Fingerprints:
@@ -240,18 +249,10 @@ def _levels(period: str) -> tuple[str, ...]:
 
 
 def _insert_prints(level: str, in_period: sa.ColumnElement[bool]) -> sa.Insert:
-    starts = STARTS[level]
-    prints = sa.select(
-        sa.literal(level),
-        starts,
-        runs.c.workspace,
-        sa.func.count(),
-        sa.func.max(runs.c.updated_at),
-        sa.func.now(),
-    )
-    prints = prints.where(in_period).group_by(starts, runs.c.workspace)
+    found = _prints(level, [in_period]).subquery("f")
+    rows = sa.select(sa.literal(level), *found.c, sa.func.now())
     columns = ["period", "starts_at", "workspace", "runs", "last_update", "built_at"]
-    return call_rollup_periods.insert().from_select(columns, prints)
+    return call_rollup_periods.insert().from_select(columns, rows)
 
 
 _PACKED: sa.ColumnClause[Any] = sa.literal_column(
