@@ -15,6 +15,8 @@ Entry points (pyproject.toml):
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
@@ -24,6 +26,9 @@ from otel_agent.guard import guard
 from otel_agent.settings import Settings
 
 CONFIGURATOR_NAME = "otel_agent"
+# Names the service.instance.id we generated, so a child process that inherits the environment makes its own.
+GENERATED_INSTANCE_ENV = "OTEL_AGENT_GENERATED_INSTANCE_ID"
+_this_process: dict[str, str] = {}
 
 
 class OtelAgentDistro(BaseDistro):
@@ -31,14 +36,38 @@ class OtelAgentDistro(BaseDistro):
 
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", CONFIGURATOR_NAME)
+        ensure_instance_id(os.environ)
 
 
 class OtelAgentConfigurator(_OTelSDKConfigurator):
     """The SDK's configuration, then otel-agent's processors in front of its exporters."""
 
     def _configure(self, **kwargs: Any) -> None:
+        ensure_instance_id(os.environ)
         super()._configure(**kwargs)
         ensure_instrumented()
+
+
+def ensure_instance_id(env: MutableMapping[str, str]) -> str:
+    """Give this process its own ``service.instance.id`` unless the user set one.
+
+    Counters are cumulative per process: without a unique instance, one-run processes of the same service
+    report 1, 1, 1 into one Prometheus series and ``increase()`` sees nothing. A new UUID per process
+    gives each its own series (docs/metrics.md, "Short-lived processes"). Returns the id in effect.
+    """
+    pairs = [pair for pair in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if pair.strip()]
+    generated = env.get(GENERATED_INSTANCE_ENV)
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key.strip() == "service.instance.id" and value.strip():
+            if value.strip() != generated or generated == _this_process.get("id"):
+                return value.strip()
+            pairs.remove(pair)  # inherited from the parent process that generated it: make our own
+            break
+    instance = str(uuid.uuid4())
+    env["OTEL_RESOURCE_ATTRIBUTES"] = ",".join([*pairs, f"service.instance.id={instance}"])
+    env[GENERATED_INSTANCE_ENV] = _this_process["id"] = instance
+    return instance
 
 
 def ensure_instrumented() -> None:
