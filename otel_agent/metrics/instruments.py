@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -13,7 +14,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, set_span_in_conte
 from otel_agent import attributes as A
 from otel_agent import guard as failures
 from otel_agent.metrics import names as N
-from otel_agent.metrics import pipeline
+from otel_agent.metrics import pipeline, stalls
 from otel_agent.metrics.cardinality import CardinalityGuard
 from otel_agent.metrics.inflight import InFlightRuns
 from otel_agent.metrics.samples import LlmSample, MarkerSample, RunSample, Sample, as_count, as_number
@@ -116,6 +117,8 @@ class AgentInstruments:
             meter.create_observable_counter(spec.name, callbacks, spec.unit, spec.description)
 
         gauge(N.RUNS_IN_FLIGHT, self._observe_in_flight)
+        gauge(N.RUNS_OLDEST_AGE, self._observe_oldest_age)
+        counter(N.RUNS_STALLED, stalls.stalled_observations)
         gauge(N.HEARTBEAT_TIME, self._observe_heartbeat)
         counter(N.SPANS_DROPPED, lambda: _by_component(pipeline.dropped_totals()))
         counter(N.SPANS_SPOOLED, lambda: _by_component(pipeline.spooled_totals()))
@@ -134,6 +137,10 @@ class AgentInstruments:
 
     def _observe_in_flight(self) -> Iterable[Observation]:
         return [Observation(count, attrs) for attrs, count in self.inflight.counts()]
+
+    def _observe_oldest_age(self) -> Iterable[Observation]:
+        now = time.time_ns()
+        return [Observation(age, attrs) for attrs, age in self.inflight.oldest_ages(now)]
 
     def _observe_heartbeat(self) -> Iterable[Observation]:
         last = self.inflight.last_marker_unix_nano
@@ -190,7 +197,7 @@ class AgentInstruments:
         self.inflight.marker(s.time_unix_nano)
         if s.kind != A.MARKER_RUN_START or s.run_id is None:
             return
-        if self.inflight.started(s.run_id, self.g_in_flight.attributes(s.attribution)):
+        if self.inflight.started(s.run_id, self.g_in_flight.attributes(s.attribution), s.time_unix_nano):
             self.started.add(1, self.g_started.attributes(s.attribution))
 
     def series_count(self, metric: str) -> int:

@@ -17,6 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from otel_agent.attributes import SERVICE_NAME, SINK_REASON, SINK_TRANSPORT
+from otel_agent.metrics.stalls import observe_stalled
 
 METER_NAME = "otel_agent.sink"
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -53,6 +54,7 @@ class SinkMetrics:
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
         )
         self._observe_queue(meter, queue_depth, queue_capacity)
+        observe_stalled(meter)  # the sink's sweep declares runs stalled: otel_agent_runs_stalled_total
 
     @staticmethod
     def _observe_queue(meter: Meter, depth: Callable[[], int], capacity: int) -> None:

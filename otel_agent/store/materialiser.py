@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 from otel_agent import attributes as A
 from otel_agent.guard import guard, record_failure
 from otel_agent.logs.events import log_run_event
+from otel_agent.metrics.stalls import record_stalled
 from otel_agent.record import SpanRecord
 from otel_agent.store import call_rollup, links, totals
 from otel_agent.store import models as M
@@ -214,8 +215,9 @@ class Materialiser:
         with self.engine.begin() as conn:
             stalled = _mark_stalls(conn, now, stall_after_s)
             _relink_all(conn)
-        for run in stalled:  # after the commit: only stalls that stick are logged, each once
+        for run in stalled:  # after the commit: only stalls that stick are logged and counted, each once
             _log_stall(run, stall_after_s)
+            _count_stall(run)
         if not rollup:
             return [run["run_id"] for run in stalled]
         # The stalls are stored already; a failed rebuild waits for the next sweep.
@@ -305,6 +307,12 @@ _STALL_LOG_ATTRIBUTES = {
     "project": A.PROJECT, "stage": A.STAGE, "agent_role": A.AGENT_ROLE, "agent_name": A.GEN_AI_AGENT_NAME,
     "run_id": A.RUN_ID,
 }  # fmt: skip
+
+
+def _count_stall(run: dict[str, Any]) -> None:
+    """otel_agent.runs.stalled: the run's own process is usually gone, so the sweeping process counts it."""
+    with guard("store.stall_metric"):
+        record_stalled({name: run[column] for column, name in _STALL_LOG_ATTRIBUTES.items()})
 
 
 def _log_stall(run: dict[str, Any], stall_after_s: float) -> None:
