@@ -15,7 +15,9 @@ import yaml
 from tests.services import REPO_ROOT, binary, collector_binary
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
-SERVICES = {"postgres", "migrate", "sink", "collector", "tempo", "loki", "prometheus", "grafana", "example"}
+SERVICES = {
+    "postgres", "migrate", "sink", "collector", "tempo", "loki", "prometheus", "alertmanager", "grafana", "example",
+}  # fmt: skip
 
 
 def compose() -> dict[str, Any]:
@@ -61,7 +63,7 @@ def test_every_mounted_or_built_file_exists() -> None:
             assert source.exists(), f"{name} mounts missing {source}"
         build = service.get("build")
         if build:
-            assert (REPO_ROOT / build["context"] / build["dockerfile"]).exists(), name
+            assert (REPO_ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).exists(), name
 
 
 def test_images_are_pinned_and_the_collector_matches_the_manifest() -> None:
@@ -69,10 +71,10 @@ def test_images_are_pinned_and_the_collector_matches_the_manifest() -> None:
         image = service.get("image", "")
         assert image and not image.endswith(":latest") and ":" in image, name
     manifest = yaml.safe_load((REPO_ROOT / "collector-config" / "manifest.yaml").read_text())
-    assert (
-        services()["collector"]["image"]
-        == f"otel/opentelemetry-collector-contrib:{manifest['dist']['version']}"
-    )
+    dockerfile = REPO_ROOT / services()["collector"]["build"]["context"] / "Dockerfile"
+    version = manifest["dist"]["version"]
+    assert f"FROM otel/opentelemetry-collector-contrib:{version} " in dockerfile.read_text()
+    assert services()["collector"]["image"].endswith(f":{version}")
 
 
 def test_the_mounted_files_are_where_the_services_read_them() -> None:
@@ -137,7 +139,8 @@ def test_the_prometheus_config_and_rules_load_in_promtool() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout  # the rules/ mount resolved and loaded
+    assert re.search(r"SUCCESS: \d+ rules found", result.stdout)  # the rules/ mount resolved and loaded
+    assert "alertmanager:9093" in config.read_text()  # the rules/ mount resolved and loaded
 
 
 def test_a_missing_mount_is_caught() -> None:
@@ -160,3 +163,50 @@ def test_the_collector_service_sets_only_variables_its_config_reads() -> None:
     config = host_path(service, flag(service, "--config")).read_text()
     for variable in service["environment"]:
         assert "${env:" + variable in config, variable
+
+
+def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() -> None:
+    found = services()
+    one_shot = {"migrate"}  # runs to completion; the others wait for service_completed_successfully
+    for name, service in found.items():
+        if name not in one_shot | {"example"}:
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on without conditions"
+        for dependency, condition in depends.items():
+            expected = "service_completed_successfully" if dependency in one_shot else "service_healthy"
+            assert condition == {"condition": expected}, f"{name} -> {dependency}"
+            assert dependency in found
+
+
+def test_the_collector_waits_for_every_backend_it_exports_to() -> None:
+    depends = services()["collector"]["depends_on"]
+    assert {"tempo", "loki", "prometheus", "sink"} <= set(depends)
+
+
+def test_alertmanager_renders_its_config_from_the_environment_and_amtool_accepts_it(tmp_path: Path) -> None:
+    service = services()["alertmanager"]
+    render = host_path(service, "/etc/alertmanager/otel-agent/render.sh")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "OTEL_AGENT_ALERT_WEBHOOK_URL": "http://127.0.0.1:5001/hook?team='ops'",
+        "OTEL_AGENT_ALERT_EMAIL_TO": "oncall@example.com",
+        "OTEL_AGENT_ALERT_SMTP_USER": "alerts",
+        "OTEL_AGENT_ALERT_SMTP_PASSWORD": "it's secret",
+    }
+    out = tmp_path / "alertmanager.yml"
+    subprocess.run(["sh", str(render), str(out)], env=env, check=True, capture_output=True, timeout=30)
+    config = yaml.safe_load(out.read_text())
+    receiver = config["receivers"][0]
+    assert receiver["webhook_configs"][0]["url"] == env["OTEL_AGENT_ALERT_WEBHOOK_URL"]
+    assert receiver["email_configs"][0]["auth_password"] == "it's secret"
+    assert all(c["send_resolved"] for c in receiver["webhook_configs"] + receiver["email_configs"])
+    for variable in service["environment"]:
+        assert variable in render.read_text(), variable
+    amtool = binary("amtool", "prometheus-alertmanager")
+    checked = subprocess.run([amtool, "check-config", str(out)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    bad = tmp_path / "bad.yml"
+    bad.write_text(out.read_text().replace("receiver: otel-agent", "receiver: nobody"))
+    refused = subprocess.run([amtool, "check-config", str(bad)], capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0  # the check can fail
