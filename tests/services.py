@@ -172,9 +172,10 @@ class ServiceProcess:
 
 @contextmanager
 def prometheus_server(
-    rule_files: tuple[Path, ...] = (), scrape: dict[str, str] | None = None
+    rule_files: tuple[Path, ...] = (), scrape: dict[str, str] | None = None, alertmanager: str | None = None
 ) -> Iterator[str]:
-    """A real Prometheus on 127.0.0.1 (remote-write receiver on), temp storage; yields its base URL."""
+    """A real Prometheus on 127.0.0.1 (remote-write receiver on), temp storage; yields its base URL.
+    ``alertmanager`` (host:port) is where it sends alerts."""
     import yaml
 
     prometheus = binary("prometheus", "prometheus")
@@ -187,6 +188,8 @@ def prometheus_server(
             for job, target in (scrape or {}).items()
         ],
     }
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
