@@ -1,5 +1,5 @@
-"""Notifications end to end: agent workers under ``opentelemetry-instrument`` export their metrics by the SDK's
-Prometheus path; the real Prometheus (Debian's 2.42) evaluates our alert rules and sends to the real
+"""Notifications end to end: agent workers under ``opentelemetry-instrument`` export their metrics by the
+SDK's Prometheus path; the real Prometheus (Debian's 2.42) evaluates our alert rules and sends to the real
 Alertmanager (0.25), configured by deploy/alertmanager/render.sh, which posts to a webhook on 127.0.0.1.
 
 The three run alerts must notify and then resolve: a failed run (AgentRunFailed), a run whose process was
@@ -149,7 +149,7 @@ def test_failed_stalled_and_overdue_runs_notify_and_resolve(
     rules = short_rules(tmp_path)
     scrape = {"otel-agent-workers": f"127.0.0.1:{metrics_port}"}
     with prometheus_server((rules,), scrape, alertmanager=am_address) as prometheus:
-        # A worker dies with a run in flight; the next worker's SQL exporter sweeps, marks it stalled, counts it.
+        # A worker dies with a run in flight; the next one's SQL exporter sweeps, marks it stalled, counts it.
         doomed = worker("doomed", {**env, "OTEL_EXPORTER_PROMETHEUS_PORT": str(free_port())})
         doomed.kill()
         doomed.wait(10)
@@ -193,6 +193,5 @@ def test_the_rule_copy_differs_only_in_windows(tmp_path: Path) -> None:
     copy = short_rules(Path(tempfile.mkdtemp(dir=tmp_path))).read_text()
     shipped = RULES.read_text()
     assert copy.count("[20s]") == shipped.count("[10m]") and "[10m]" not in copy
-    assert copy.replace("[20s]", "[10m]").replace("offset 20s", "offset 10m").replace(") > 3\n", ") > 3600\n") == (
-        shipped
-    )
+    restored = copy.replace("[20s]", "[10m]").replace("offset 20s", "offset 10m")
+    assert restored.replace(") > 3\n", ") > 3600\n") == shipped

@@ -16,7 +16,8 @@ from tests.services import REPO_ROOT, binary, collector_binary
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 SERVICES = {
-    "postgres", "migrate", "sink", "collector", "tempo", "loki", "prometheus", "alertmanager", "grafana", "example",
+    "postgres", "migrate", "sink", "collector", "tempo", "loki", "prometheus", "alertmanager", "grafana",
+    "example",
 }  # fmt: skip
 
 

@@ -43,7 +43,7 @@ def record_stalled(attribution: Mapping[str, Any]) -> None:
 def stalled_observations() -> list[Observation]:
     with _lock:
         totals = list(_stalled.items())
-    return [Observation(count, dict(zip(N.ATTRIBUTION_LABELS, key))) for key, count in totals]
+    return [Observation(count, dict(zip(N.ATTRIBUTION_LABELS, key, strict=True))) for key, count in totals]
 
 
 def observe_stalled(meter: Meter) -> None:
