@@ -221,6 +221,15 @@ def dashboard_promql() -> list[tuple[str, str]]:
     ]
 
 
+def dashboard_logql() -> list[tuple[str, str]]:
+    """(dashboard/panel, LogQL) for every Loki query of every dashboard."""
+    return [
+        (f"{board}/{title}", target["expr"])
+        for board, title, target in _dashboard_targets()
+        if target.get("datasource", {}).get("type") == "loki"
+    ]
+
+
 def dashboard_sql() -> list[tuple[str, str]]:
     """(dashboard/panel, SQL) for every PostgreSQL query of every dashboard."""
     return [
@@ -314,6 +323,8 @@ GRAFANA_VARIABLES = {
     "$__interval": "15s",
     "$project": ".*",
     "$stage": ".*",
+    "$role": ".*",
+    "$agent": ".*",
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.services import REPO_ROOT
-from tests.stack_support import DASHBOARDS, dashboard_promql, dashboard_sql
+from tests.stack_support import DASHBOARDS, dashboard_logql, dashboard_promql, dashboard_sql
 
 GRAFANA = REPO_ROOT / "deploy" / "grafana"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "otel-agent.yaml"
@@ -74,9 +74,8 @@ def test_dashboards_have_unique_uids_and_the_panels_the_issue_asks_for() -> None
         "Cost by model",
         "Burn rate (USD per hour)",
     } <= panel_titles("otel-agent-cost")
-    assert {"Open failures", "Stalled and running runs", "Stalled runs in range"} <= panel_titles(
-        "otel-agent-failures"
-    )
+    failures = {"Open failures", "Stalled and running runs", "Stalled runs in range", "Top failing agents"}
+    assert failures <= panel_titles("otel-agent-failures")
     assert {
         "Tokens by model and type",
         "Rate-limited calls by provider",
@@ -121,7 +120,33 @@ def test_data_sources_link_traces_logs_and_metrics() -> None:
 
 def test_query_lists_cover_every_target() -> None:
     targets = sum(len(p["targets"]) for b in dashboards().values() for p in b["panels"])
-    assert len(dashboard_promql()) + len(dashboard_sql()) == targets
+    assert len(dashboard_promql()) + len(dashboard_sql()) + len(dashboard_logql()) == targets
+
+
+def test_every_dashboard_filters_by_project_stage_role_and_agent() -> None:
+    for board in dashboards().values():
+        names = [v["name"] for v in board["templating"]["list"]]
+        assert names == ["project", "stage", "role", "agent"], board["uid"]
+    for name, expr in dashboard_promql():
+        if "otel_agent_" in expr and "otel_agent_project" in expr:
+            assert 'otel_agent_agent_role=~"$role"' in expr and 'gen_ai_agent_name=~"$agent"' in expr, name
+
+
+def test_cost_by_model_over_time_top_failing_agents_unpriced_beside_cost_and_logs() -> None:
+    cost = dashboards()["otel-agent-cost"]["panels"]
+    titles = [p["title"] for p in cost]
+    assert titles[0] == "Cost in range (USD)" and "Unpriced LLM calls" in titles[1]  # side by side
+    assert "otel_agent_llm_unpriced_calls_total" in cost[1]["targets"][0]["expr"]
+    over_time = next(p for p in cost if p["title"].startswith("Cost by model over time"))
+    assert over_time["type"] == "timeseries"
+    assert "gen_ai_request_model" in over_time["targets"][0]["expr"]
+    failures = dashboards()["otel-agent-failures"]["panels"]
+    failing = next(p for p in failures if p["title"] == "Top failing agents")
+    assert failing["targets"][0]["expr"].startswith("topk(10, sum by (gen_ai_agent_name")
+    logs = dict(dashboard_logql())
+    assert {"otel-agent-overview", "otel-agent-failures"} <= {name.split("/")[0] for name in logs}
+    assert all(expr.startswith('{service_name=~".+"}') for expr in logs.values())
+    # the Loki data source links each line's trace_id to Tempo (checked in test_data_sources_link_...)
 
 
 def test_latency_panels_show_exemplars_linked_to_traces() -> None:

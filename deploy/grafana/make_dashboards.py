@@ -32,7 +32,18 @@ ROOT_RUNS = """
 PG = {"type": "grafana-postgresql-datasource", "uid": "postgres"}
 P = 'otel_agent_project=~"$project"'
 S = 'otel_agent_stage=~"$stage"'
-PS = f"{P}, {S}"
+# Role and agent: "All" is .*, which also matches series without the label (span metrics carry no agent).
+PS = f'{P}, {S}, otel_agent_agent_role=~"$role", gen_ai_agent_name=~"$agent"'
+LOKI = {"type": "loki", "uid": "loki"}
+
+
+def window_count(selector: str, window: str) -> str:
+    """How much a counter grew in the window, counting series born in it at their whole value: one-run
+    processes (a service.instance.id each) export a single sample, in which increase() sees nothing."""
+    return (
+        f"(increase({selector}[{window}]) > 0)"
+        f" or (last_over_time({selector}[{window}]) unless {selector} offset {window})"
+    )
 LLM_OPS = 'gen_ai_operation_name=~"chat|generate_content|text_completion|embeddings"'
 RUN_OPS = 'gen_ai_operation_name=~"invoke_agent|invoke_workflow"'
 RUN_RATE = (
@@ -60,6 +71,13 @@ def prom(
     return {"title": title, "type": kind, "datasource": PROM, "unit": unit, "targets": [target]}
 
 
+def logs(title: str, expr: str) -> dict[str, Any]:
+    """A Loki logs panel; the Loki data source's derived field links each line's trace_id to Tempo."""
+    target = {"datasource": LOKI, "refId": "A", "expr": expr, "queryType": "range"}
+    spec = {"title": title, "type": "logs", "datasource": LOKI, "unit": "short"}
+    return {**spec, "targets": [target]}
+
+
 def sql(title: str, query: str) -> dict[str, Any]:
     target = {
         "datasource": PG,
@@ -73,7 +91,12 @@ def sql(title: str, query: str) -> dict[str, Any]:
 
 
 OVERVIEW = [
-    prom("Runs started", f"sum(increase(otel_agent_runs_started_total{{{PS}}}[$__range]))", "stat"),
+    # Every count of runs counts nested runs as runs of their own, like the otel_runs table below.
+    prom(
+        "Runs started",
+        f"sum({window_count(f'otel_agent_runs_started_total{{{PS}}}', '$__range')}) or vector(0)",
+        "stat",
+    ),
     prom(
         "Success rate",
         f'sum(increase(otel_agent_runs_finished_total{{{PS}, otel_agent_run_status="succeeded"}}[$__range]))'
@@ -124,15 +147,18 @@ OVERVIEW = [
         legend="{{otel_agent_stage}}",
     ),
     sql(
-        "Recent runs",
+        "Recent runs (nested runs are rows of their own, as in every count above)",
         """
-        SELECT started_at, project, stage, agent_role, name, status, duration_ms / 1000.0 AS duration_s,
-               total_llm_calls AS llm_calls, total_cost_usd AS cost_usd, trace_id
-        FROM ("""
-        + ROOT_RUNS
-        + """) runs
+        SELECT started_at, project, stage, agent_role, agent_name, name, status,
+               duration_ms / 1000.0 AS duration_s, llm_calls, cost_usd, parent_run_id IS NOT NULL AS nested,
+               trace_id
+        FROM otel_runs
         WHERE $__timeFilter(started_at)
         ORDER BY started_at DESC LIMIT 100""",
+    ),
+    logs(
+        "Logs (trace_id links to the trace in Tempo)",
+        '{service_name=~".+"} | otel_agent_project=~"$project" | otel_agent_stage=~"$stage"',
     ),
 ]
 
@@ -142,6 +168,25 @@ COST = [
         f"sum(increase(otel_agent_cost_usd_total{{{PS}}}[$__range]))",
         "stat",
         "currencyUSD",
+    ),
+    # Beside the cost: calls of models with no known price are not in it (never priced at 0 silently).
+    prom(
+        "Unpriced LLM calls in range (not in the cost)",
+        f"sum({window_count(f'otel_agent_llm_unpriced_calls_total{{{PS}}}', '$__range')}) or vector(0)",
+        "stat",
+    ),
+    prom(
+        "Cost by model over time (USD per interval)",
+        "sum by (gen_ai_provider_name, gen_ai_request_model) "
+        f"({window_count(f'otel_agent_cost_usd_total{{{PS}}}', '$__rate_interval')})",
+        unit="currencyUSD",
+        legend="{{gen_ai_provider_name}} {{gen_ai_request_model}}",
+    ),
+    prom(
+        "Unpriced LLM calls by model over time",
+        "sum by (gen_ai_provider_name, gen_ai_request_model) "
+        f"({window_count(f'otel_agent_llm_unpriced_calls_total{{{PS}}}', '$__rate_interval')})",
+        legend="{{gen_ai_provider_name}} {{gen_ai_request_model}}",
     ),
     prom(
         "Burn rate (USD per hour)",
@@ -220,16 +265,31 @@ COST = [
     ),
 ]
 
+FAILED_RUNS = f'otel_agent_runs_finished_total{{{PS}, otel_agent_run_status="failed"}}'
+
 FAILURES = [
     prom(
         "Failed runs in range",
-        f'sum(increase(otel_agent_runs_finished_total{{{PS}, otel_agent_run_status="failed"}}[$__range]))',
+        f"sum({window_count(FAILED_RUNS, '$__range')}) or vector(0)",
+        "stat",
+    ),
+    # The sweep (in the sink) declares runs stalled and counts them: their own process is usually gone.
+    prom(
+        "Stalled runs in range",
+        f"sum({window_count(f'otel_agent_runs_stalled_total{{{PS}}}', '$__range')}) or vector(0)",
         "stat",
     ),
     prom(
-        "Stalled runs in range",
-        f'sum(increase(otel_agent_runs_finished_total{{{PS}, otel_agent_run_status="stalled"}}[$__range]))',
-        "stat",
+        "Top failing agents",
+        "topk(10, sum by (gen_ai_agent_name, otel_agent_agent_role) "
+        f"({window_count(FAILED_RUNS, '$__range')}))",
+        "bargauge",
+        legend="{{gen_ai_agent_name}} ({{otel_agent_agent_role}})",
+    ),
+    logs(
+        "Error logs (trace_id links to the trace in Tempo)",
+        '{service_name=~".+"} | otel_agent_project=~"$project" | otel_agent_stage=~"$stage"'
+        ' | detected_level=~"(?i)error|critical|fatal"',
     ),
     prom(
         "Failed runs by category",
@@ -408,7 +468,12 @@ def dashboard(uid: str, title: str, specs: list[dict[str, Any]]) -> dict[str, An
         "refresh": "30s",
         "editable": True,
         "templating": {
-            "list": [variable("project", "otel_agent_project"), variable("stage", "otel_agent_stage")]
+            "list": [
+                variable("project", "otel_agent_project"),
+                variable("stage", "otel_agent_stage"),
+                variable("role", "otel_agent_agent_role"),
+                variable("agent", "gen_ai_agent_name"),
+            ]
         },
         "links": [{"title": "otel-agent", "type": "dashboards", "tags": ["otel-agent"], "asDropdown": True}],
         "panels": [panel(spec, i) for i, spec in enumerate(specs)],
