@@ -301,7 +301,8 @@ def run_example_pipeline(collector_grpc: str, runs: int = 1) -> None:
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     env = {
         "OTEL_SERVICE_NAME": "book-writer",
-        "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=examples,service.instance.id=test-1",
+        # No service.instance.id: each process gets its own (otel_agent.distro), as in docker-compose.yml.
+        "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=examples",
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector_grpc,
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
         "OTEL_TRACES_EXPORTER": "otlp",

@@ -31,7 +31,7 @@ from tests.stack_support import (
 pytestmark = [pytest.mark.collector, pytest.mark.prometheus, pytest.mark.postgres]
 
 SQL_PANELS_WITH_DATA = {
-    "otel-agent-overview/Recent runs",
+    "otel-agent-overview/Recent runs (nested runs are rows of their own, as in every count above)",
     "otel-agent-cost/Most expensive runs",
     "otel-agent-cost/Cost by project and stage (run table)",
     "otel-agent-providers/Slowest LLM calls",
@@ -180,6 +180,42 @@ def test_the_sink_is_scraped(pipeline_ran: RealStack) -> None:
     assert wait_until(lambda: bool(prom_query(pipeline_ran.prometheus, written)), 15)
 
 
+def all_runs(database_url: str) -> int:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM otel_runs")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def test_one_run_processes_count_and_run_counts_agree_everywhere(pipeline_ran: RealStack) -> None:
+    """Each example process has its own service.instance.id, so its counters are a series of their own;
+    the rules' window count then sees every run, and it equals the table's count of runs (nested runs
+    included, everywhere) and the Collector's span-metric count of run spans."""
+    prom = pipeline_ran.prometheus
+    instances = prom_query(prom, "count by (instance) (otel_agent_runs_finished_total)")
+    assert len(instances) >= 2, instances  # one per process, never one shared series
+    assert all(s["metric"]["instance"] for s in instances)
+    rows = all_runs(pipeline_ran.database_url)
+    started = as_promql(dict(dashboard_promql())["otel-agent-overview/Runs started"])
+
+    def counts() -> tuple[float, float, float]:
+        finished = "sum((increase(otel_agent_runs_finished_total[15m]) > 0) or (last_over_time("
+        finished += "otel_agent_runs_finished_total[15m]) unless otel_agent_runs_finished_total offset 15m))"
+        # The gateway is long-lived and started with this test: its cumulative counter is exact, where
+        # increase() would extrapolate.
+        spanned = f"sum(traces_span_metrics_calls_total{{{RUN_SPANS}}})"
+        return tuple(  # type: ignore[return-value]
+            float(prom_query(prom, expr)[0]["value"][1]) if prom_query(prom, expr) else 0.0
+            for expr in (finished, started, spanned)
+        )
+
+    wait_until(lambda: counts() == (rows, rows, rows), 20)
+    assert counts() == (rows, rows, rows), (counts(), rows)
+    assert rows > run_count(pipeline_ran.database_url)  # the example nests runs: they count everywhere
+
+
 def test_a_sink_outage_mid_run_loses_no_run(pipeline_ran: RealStack) -> None:
     before = run_count(pipeline_ran.database_url)
     pipeline_ran.sink.stop()
@@ -192,12 +228,16 @@ def test_a_sink_outage_mid_run_loses_no_run(pipeline_ran: RealStack) -> None:
     assert arrived, pipeline_ran.collector.process.log_tail()
 
 
+RUN_SPANS = 'gen_ai_operation_name=~"invoke_agent|invoke_workflow", otel_agent_marker=""'
 METRIC_NAME = re.compile(r"\b((?:otel_agent|gen_ai|traces_span_metrics|otelcol)_[a-z0-9_]+)\b")
 LABEL_LISTS = re.compile(r"\b(?:by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)|\{[^}]*\}")
 # Series that exist only once something went wrong, or a streamed call ran (the example does not stream).
 ONLY_ON_TROUBLE = {
     "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
     "otel_agent_llm_unpriced_calls_total",
+    "otel_agent_runs_stalled_total",  # counted by a sweep; tests/test_stack_alerts.py makes one
+    "otel_agent_sink_write_retries_total",
+    "otel_agent_sink_spans_refused_total",
     "otelcol_exporter_send_failed_spans_total",
     "otelcol_receiver_refused_spans_total",
     "otelcol_exporter_enqueue_failed_spans_total",

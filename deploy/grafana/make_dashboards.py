@@ -12,6 +12,7 @@ span_metrics connector). Tables: otel_runs, otel_steps, otel_failures (otel_agen
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,35 @@ PS = f'{P}, {S}, otel_agent_agent_role=~"$role", gen_ai_agent_name=~"$agent"'
 LOKI = {"type": "loki", "uid": "loki"}
 
 
-def window_count(selector: str, window: str) -> str:
+def window_count(selector: str, window: str, offset: str = "") -> str:
     """How much a counter grew in the window, counting series born in it at their whole value: one-run
-    processes (a service.instance.id each) export a single sample, in which increase() sees nothing."""
+    processes (a service.instance.id each) export a single sample, in which increase() sees nothing.
+    Same form as the alert rules (deploy/prometheus/rules/otel-agent.rules.yml)."""
+    shifted = f" offset {offset}" if offset else ""
+    before = f" offset {_add(window, offset)}" if offset else f" offset {window}"
     return (
-        f"(increase({selector}[{window}]) > 0)"
-        f" or (last_over_time({selector}[{window}]) unless {selector} offset {window})"
+        f"(increase({selector}[{window}]{shifted}) > 0)"
+        f" or (last_over_time({selector}[{window}]{shifted}) unless {selector}{before})"
     )
+
+
+def _add(window: str, offset: str) -> str:
+    assert window == offset == "1h", "only the hour-on-hour comparison shifts a window"
+    return "2h"
+
+
+# rate()/increase() over the SDK's counters and histogram buckets (otel_agent_*, gen_ai_*), which come from
+# processes of any lifetime, become window counts; the Collector's own series (traces_span_metrics_*,
+# otelcol_*) come from a long-lived process and keep rate().
+_SDK_COUNTER = re.compile(
+    r"(rate|increase)\(((?:otel_agent|gen_ai)_\w+(?:\{[^}]*\})?)\[([^\]]+)\](?: offset (\w+))?\)"
+)
+
+
+def per_process_safe(expr: str) -> str:
+    return _SDK_COUNTER.sub(lambda m: "(" + window_count(m[2], m[3], m[4] or "") + ")", expr)
+
+
 LLM_OPS = 'gen_ai_operation_name=~"chat|generate_content|text_completion|embeddings"'
 RUN_OPS = 'gen_ai_operation_name=~"invoke_agent|invoke_workflow"'
 RUN_RATE = (
@@ -63,6 +86,10 @@ TRACE_LINK = {
 def prom(
     title: str, expr: str, kind: str = "timeseries", unit: str = "short", legend: str = ""
 ) -> dict[str, Any]:
+    safe = per_process_safe(expr)
+    if safe != expr and unit == "reqps":
+        unit = "short"  # a count per interval now, not a per-second rate
+    expr = safe
     target = {"datasource": PROM, "refId": "A", "expr": expr, "legendFormat": legend or "__auto"}
     if kind in ("stat", "bargauge"):
         target["instant"] = True
@@ -94,7 +121,7 @@ OVERVIEW = [
     # Every count of runs counts nested runs as runs of their own, like the otel_runs table below.
     prom(
         "Runs started",
-        f"sum({window_count(f'otel_agent_runs_started_total{{{PS}}}', '$__range')}) or vector(0)",
+        f"sum(increase(otel_agent_runs_started_total{{{PS}}}[$__range])) or vector(0)",
         "stat",
     ),
     prom(
@@ -172,25 +199,25 @@ COST = [
     # Beside the cost: calls of models with no known price are not in it (never priced at 0 silently).
     prom(
         "Unpriced LLM calls in range (not in the cost)",
-        f"sum({window_count(f'otel_agent_llm_unpriced_calls_total{{{PS}}}', '$__range')}) or vector(0)",
+        f"sum(increase(otel_agent_llm_unpriced_calls_total{{{PS}}}[$__range])) or vector(0)",
         "stat",
     ),
     prom(
         "Cost by model over time (USD per interval)",
         "sum by (gen_ai_provider_name, gen_ai_request_model) "
-        f"({window_count(f'otel_agent_cost_usd_total{{{PS}}}', '$__rate_interval')})",
+        f"(increase(otel_agent_cost_usd_total{{{PS}}}[$__rate_interval]))",
         unit="currencyUSD",
         legend="{{gen_ai_provider_name}} {{gen_ai_request_model}}",
     ),
     prom(
         "Unpriced LLM calls by model over time",
         "sum by (gen_ai_provider_name, gen_ai_request_model) "
-        f"({window_count(f'otel_agent_llm_unpriced_calls_total{{{PS}}}', '$__rate_interval')})",
+        f"(increase(otel_agent_llm_unpriced_calls_total{{{PS}}}[$__rate_interval]))",
         legend="{{gen_ai_provider_name}} {{gen_ai_request_model}}",
     ),
     prom(
         "Burn rate (USD per hour)",
-        f"sum(rate(otel_agent_cost_usd_total{{{PS}}}[$__rate_interval])) * 3600",
+        f"sum(increase(otel_agent_cost_usd_total{{{PS}}}[1h]))",
         "stat",
         "currencyUSD",
     ),
@@ -225,7 +252,7 @@ COST = [
     ),
     prom(
         "Burn rate by project (USD per hour)",
-        f"sum by (otel_agent_project) (rate(otel_agent_cost_usd_total{{{PS}}}[$__rate_interval])) * 3600",
+        f"sum by (otel_agent_project) (increase(otel_agent_cost_usd_total{{{PS}}}[1h]))",
         unit="currencyUSD",
         legend="{{otel_agent_project}}",
     ),
@@ -270,19 +297,19 @@ FAILED_RUNS = f'otel_agent_runs_finished_total{{{PS}, otel_agent_run_status="fai
 FAILURES = [
     prom(
         "Failed runs in range",
-        f"sum({window_count(FAILED_RUNS, '$__range')}) or vector(0)",
+        f"sum(increase({FAILED_RUNS}[$__range])) or vector(0)",
         "stat",
     ),
     # The sweep (in the sink) declares runs stalled and counts them: their own process is usually gone.
     prom(
         "Stalled runs in range",
-        f"sum({window_count(f'otel_agent_runs_stalled_total{{{PS}}}', '$__range')}) or vector(0)",
+        f"sum(increase(otel_agent_runs_stalled_total{{{PS}}}[$__range])) or vector(0)",
         "stat",
     ),
     prom(
         "Top failing agents",
         "topk(10, sum by (gen_ai_agent_name, otel_agent_agent_role) "
-        f"({window_count(FAILED_RUNS, '$__range')}))",
+        f"(increase({FAILED_RUNS}[$__range])))",
         "bargauge",
         legend="{{gen_ai_agent_name}} ({{otel_agent_agent_role}})",
     ),
