@@ -95,7 +95,8 @@ def test_the_gateway_runs_the_repository_config_and_sets_only_variables_it_reads
         assert "${env:" + variable["name"] in text, variable["name"]
     sink = next(s for s in found["Service"] if s["metadata"]["name"].endswith("sink"))
     endpoint = next(v["value"] for v in container["env"] if v["name"] == "OTEL_AGENT_SINK_ENDPOINT")
-    assert endpoint == f"{sink['metadata']['name']}:4317"
+    assert endpoint == f"dns:///{sink['metadata']['name']}:4317"
+    assert sink["spec"]["clusterIP"] == "None"  # headless: the gRPC client sees every sink pod
 
 
 def test_the_gateway_config_loads_in_our_collector_with_the_charts_environment(tmp_path: Path) -> None:

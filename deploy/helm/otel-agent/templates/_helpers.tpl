@@ -29,5 +29,5 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom:
     secretKeyRef:
       name: {{ include "otel-agent.databaseSecret" .root }}
-      key: {{ .root.Values.database.existingSecret | ternary .root.Values.database.existingSecretKey "url" }}
+      key: {{ if .root.Values.database.existingSecret }}{{ .root.Values.database.existingSecretKey }}{{ else }}url{{ end }}
 {{- end -}}
