@@ -23,6 +23,7 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
 from otel_agent.guard import guard
+from otel_agent.profiles import apply_profile
 from otel_agent.settings import Settings
 
 CONFIGURATOR_NAME = "otel_agent"
@@ -37,6 +38,7 @@ class OtelAgentDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", CONFIGURATOR_NAME)
         ensure_instance_id(os.environ)
+        apply_profile(os.environ)  # before the SDK reads OTEL_METRIC_EXPORT_INTERVAL and friends
 
 
 class OtelAgentConfigurator(_OTelSDKConfigurator):
@@ -44,6 +46,7 @@ class OtelAgentConfigurator(_OTelSDKConfigurator):
 
     def _configure(self, **kwargs: Any) -> None:
         ensure_instance_id(os.environ)
+        apply_profile(os.environ)
         super()._configure(**kwargs)
         ensure_instrumented()
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from otel_agent.duration import parse_duration
+from otel_agent.profiles import with_profile
 
 _log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        env = with_profile(os.environ if env is None else env)  # OTEL_AGENT_PROFILE's defaults, under env
         return cls(
             enabled=_bool(env, "OTEL_AGENT_ENABLED", True),
             heartbeat_interval_s=_float(env, "OTEL_AGENT_HEARTBEAT_INTERVAL", 30.0),
