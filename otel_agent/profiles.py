@@ -5,9 +5,10 @@ off and samples metrics less often (docs/configuration.md, "Profiles"; its overh
 
 * no run-event log records (``OTEL_AGENT_LOG_EVENTS=false``): one log record per run start/finish, failure
   and retry is the largest per-run cost after the spans themselves;
-* heartbeat markers every 120 s instead of 30 s (the stall limit stays 600 s, so stalls are still seen);
+* heartbeat markers every 60 s instead of 30 s (the stall limit stays 600 s, and AgentWorkerDown waits
+  300 s, so both still tell a silent run from a slow heartbeat);
 * fewer metric series per metric (200 instead of 1000) before new label sets fold into ``other``;
-* SDK metrics read and exported every 60 s instead of 10 s (``OTEL_METRIC_EXPORT_INTERVAL``) and no
+* SDK metrics read and exported every 60 s (``OTEL_METRIC_EXPORT_INTERVAL``; our compose file uses 10 s), no
   exemplars (``OTEL_METRICS_EXEMPLAR_FILTER=always_off``): the counters stay exact, only their time
   resolution is coarser.
 
@@ -27,7 +28,7 @@ PROFILES: Final[dict[str, dict[str, str]]] = {
     "default": {},
     "lite": {
         "OTEL_AGENT_LOG_EVENTS": "false",
-        "OTEL_AGENT_HEARTBEAT_INTERVAL": "120",
+        "OTEL_AGENT_HEARTBEAT_INTERVAL": "60",
         "OTEL_AGENT_METRICS_MAX_SERIES": "200",
         "OTEL_METRIC_EXPORT_INTERVAL": "60000",
         "OTEL_METRICS_EXEMPLAR_FILTER": "always_off",

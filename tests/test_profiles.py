@@ -18,7 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def test_lite_turns_the_heavy_parts_off() -> None:
     lite, default = Settings.from_env({"OTEL_AGENT_PROFILE": "lite"}), Settings.from_env({})
     assert default.log_events and not lite.log_events
-    assert lite.heartbeat_interval_s == 120 and default.heartbeat_interval_s == 30
+    assert lite.heartbeat_interval_s == 60 and default.heartbeat_interval_s == 30
+    # AgentWorkerDown waits 300 s: a heartbeat plus a metric export (60 s each) must fit in it
+    assert lite.heartbeat_interval_s + 60 < 300
     assert lite.metrics_max_series < default.metrics_max_series
     assert lite.stall_after_s > 3 * lite.heartbeat_interval_s  # stalls are still told from slow heartbeats
     assert (lite.metrics, lite.markers, lite.genai_enabled, lite.rollup) == (True, True, True, True)
