@@ -108,6 +108,8 @@ class Settings:
     api_port: int = 8321
     grafana_url: str | None = None  # e.g. http://localhost:3000; None: runs carry no trace link
     grafana_tempo_uid: str = "tempo"  # uid of Grafana's Tempo data source
+    grafana_loki_uid: str = "loki"  # uid of Grafana's Loki data source (the web UI's log links)
+    ui_secret: str | None = None  # signs the web UI's session cookies; None: a new one per process
     # The store and the SQL exporter (docs/schema.md).
     database_url: str | None = None  # None: sqlite:///otel-agent-data/otel-agent.db
     stall_after_s: float = 600.0  # a running run silent this long becomes "stalled"
@@ -159,6 +161,8 @@ class Settings:
             api_port=_int(env, "OTEL_AGENT_API_PORT", 8321, 1),
             grafana_url=_str(env, "OTEL_AGENT_GRAFANA_URL"),
             grafana_tempo_uid=_str(env, "OTEL_AGENT_GRAFANA_TEMPO_UID", "tempo") or "tempo",
+            grafana_loki_uid=_str(env, "OTEL_AGENT_GRAFANA_LOKI_UID", "loki") or "loki",
+            ui_secret=_str(env, "OTEL_AGENT_UI_SECRET"),
             database_url=_str(env, "OTEL_AGENT_DATABASE_URL"),
             stall_after_s=_seconds(env, "OTEL_AGENT_STALL_AFTER", 600.0),
             spool_dir=_str(env, "OTEL_AGENT_SPOOL_DIR", "otel-agent-data/spool") or "otel-agent-data/spool",

@@ -4,7 +4,8 @@
     parent.mount("/agent-ops", create_app(engine))
 
 Every route lives under /api/v1 and needs a bearer token; /metrics (Prometheus) needs one too and
-reports the token's workspace only. /openapi.json and /docs describe it all.
+reports the token's workspace only. /openapi.json and /docs describe it all. The web UI (otel_agent.api.ui)
+serves its pages at / and logs in with the same tokens.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from otel_agent.api.config import ApiConfig
 from otel_agent.api.routes import audit, failures, health, metrics, purge, report, runs, tokens, users
 from otel_agent.api.schemas import Problem
 from otel_agent.api.tokens import TokenStore
+from otel_agent.api.ui import install as install_ui
 from otel_agent.guard import record_failure
 
 API_PREFIX = "/api/v1"
@@ -46,6 +48,7 @@ def create_app(engine: sa.Engine, config: ApiConfig | None = None) -> FastAPI:
     app.add_api_route("/healthz", _alive, methods=["GET"], tags=["health"], summary="Liveness (no token)")
     app.add_exception_handler(sa.exc.OperationalError, _database_unavailable)
     app.add_exception_handler(sa.exc.DataError, _unstorable_value)
+    install_ui(app)  # the web UI at / (otel_agent/api/ui, docs/ui.md)
     return app
 
 

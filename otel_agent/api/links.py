@@ -1,4 +1,4 @@
-"""Links from a run to its trace in Grafana Explore (Tempo data source)."""
+"""Links from a run to its trace (Tempo data source) and its logs (Loki) in Grafana Explore."""
 
 from __future__ import annotations
 
@@ -26,6 +26,39 @@ def trace_url(
         "queries": [{"refId": "A", "datasource": datasource, "queryType": "traceql", "query": trace_id}],
         "range": _time_range(started_at, ended_at),
     }
+    return _explore(grafana_url, pane)
+
+
+def logs_url(
+    grafana_url: str | None,
+    loki_uid: str,
+    trace_id: str,
+    service_name: str | None = None,
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+) -> str | None:
+    """Grafana Explore URL showing the log records of `trace_id` in Loki; None without a Grafana URL.
+
+    Loki's OTLP ingestion keeps ``trace_id`` as structured metadata (docs/logs.md), so the query selects
+    the service's streams (any stream when the run names no service) and filters on it."""
+    if not grafana_url or not trace_id:
+        return None
+    selector = f'{{service_name="{_logql_string(service_name)}"}}' if service_name else '{service_name=~".+"}'
+    datasource = {"type": "loki", "uid": loki_uid}
+    query = f'{selector} | trace_id="{_logql_string(trace_id)}"'
+    pane = {
+        "datasource": loki_uid,
+        "queries": [{"refId": "A", "datasource": datasource, "expr": query, "queryType": "range"}],
+        "range": _time_range(started_at, ended_at),
+    }
+    return _explore(grafana_url, pane)
+
+
+def _logql_string(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _explore(grafana_url: str, pane: dict) -> str:
     panes = json.dumps({"run": pane}, separators=(",", ":"))
     return f"{grafana_url.rstrip('/')}/explore?schemaVersion=1&orgId=1&panes={quote(panes, safe='')}"
 

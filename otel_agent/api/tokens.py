@@ -57,6 +57,13 @@ class TokenStore:
             return None
         return Principal(row.id, row.name, row.workspace, Role(row.role))
 
+    def principal(self, token_id: int) -> Principal | None:
+        """The principal of a live token found by id (a web UI session names its token by id)."""
+        query = sa.select(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Principal(row.id, row.name, row.workspace, Role(row.role))
+
     def list(self, workspace: str | None = None) -> list[TokenInfo]:
         query = sa.select(api_tokens).order_by(api_tokens.c.id)
         if workspace is not None:
