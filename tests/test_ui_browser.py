@@ -89,7 +89,9 @@ def test_operator_clicks_from_the_run_list_into_a_failure_and_resolves_it(
     screenshot(browser, shots, "audit")
 
 
-def test_every_page_renders_and_the_waterfall_shows_nested_runs(live: tuple[str, Stack], browser: Any) -> None:
+def test_every_page_renders_and_the_waterfall_shows_nested_runs(
+    live: tuple[str, Stack], browser: Any
+) -> None:
     backend, s = live
     shots = ARTIFACTS / "ui" / backend
     _log_in(browser, s.base_url, s.tokens[("acme", "viewer")])
@@ -142,7 +144,9 @@ def test_a_viewer_sees_failures_but_cannot_resolve_them(live: tuple[str, Stack],
 def test_another_workspace_sees_nothing_of_acme(live: tuple[str, Stack], browser: Any) -> None:
     backend, s = live
     _log_in(browser, s.base_url, s.tokens[("globex", "operator")], "/runs")
-    shown = {row.get_attribute("data-run") for row in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")}
+    shown = {
+        row.get_attribute("data-run") for row in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+    }
     assert shown == set(s.seeded.globex_runs)
     for path in (f"/runs/{s.seeded.failed_run}", f"/failures/{s.seeded.failure_ids[2]}"):
         browser.get(s.base_url + path)
@@ -164,7 +168,11 @@ def test_a_running_run_updates_without_a_reload(live: tuple[str, Stack], browser
             sa.update(runs).where(runs.c.run_id == running).values(status="succeeded", duration_ms=4200.0)
         )
     _wait(browser, 20).until(
-        ec.text_to_be_present_in_element((By.CSS_SELECTOR, f'tr[data-run="{running}"] [data-status]'), "succeeded")
+        ec.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, f'tr[data-run="{running}"] [data-status]'), "succeeded"
+        )
     )
-    assert browser.execute_script("return document.body.dataset.marker") == "same page"  # polled, not reloaded
+    assert (
+        browser.execute_script("return document.body.dataset.marker") == "same page"
+    )  # polled, not reloaded
     assert browser.find_element(By.CSS_SELECTOR, f'tr[data-run="{running}"] [data-duration]').text == "4.2 s"

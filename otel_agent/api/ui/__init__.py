@@ -14,10 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from otel_agent.api.tables import utcnow
 from otel_agent.api.ui import routes
 from otel_agent.api.ui.formatting import FILTERS
-from otel_agent.api.ui.session import Forbidden, LoginRequired, Sessions
+from otel_agent.api.ui.session import COOKIE, Forbidden, LoginRequired, Sessions
 
 __all__ = ["install"]
 
@@ -46,5 +45,5 @@ async def _to_login(request: Request, exc: Exception) -> Response:
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
     message = exc.message if isinstance(exc, Forbidden) else "forbidden"
-    context = {"now": utcnow(), "session": None, "nav": "", "status": 403, "message": message}
-    return request.app.state.ui_templates.TemplateResponse(request, "error.html", context, status_code=403)
+    session = request.app.state.ui_sessions.read(request.cookies.get(COOKIE))
+    return routes.error_page(request, session, 403, message)

@@ -36,14 +36,14 @@ def page(
     try:
         return render(request, template, {**context, **build()})
     except views.BadInput as exc:
-        return render(request, "error.html", {**context, "status": 400, "message": str(exc)}, 400)
+        return error_page(request, session, 400, str(exc))
     except HTTPException as exc:  # raised by the API's route functions: 404 not in workspace, 400 cursor
-        return render(
-            request,
-            "error.html",
-            {**context, "status": exc.status_code, "message": exc.detail},
-            exc.status_code,
-        )
+        return error_page(request, session, exc.status_code, str(exc.detail))
+
+
+def error_page(request: Request, session: sessions.Session | None, status: int, message: str) -> Response:
+    context = {"session": session, "nav": "", "status": status, "message": message}
+    return render(request, "error.html", context, status)
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -159,8 +159,7 @@ def resolve(
     try:
         failure_routes.resolve_failure(failure_id[:48], session.principal, engine)
     except HTTPException as exc:
-        problem = {"status": exc.status_code, "message": exc.detail}
-        return page(request, session, "error.html", lambda: problem)
+        return error_page(request, session, exc.status_code, str(exc.detail))
     target = request.url_for("ui_failure", failure_id=failure_id)
     return RedirectResponse(f"{target}?resolved=1", status_code=303)
 
@@ -179,8 +178,7 @@ def resolve_group(
     try:
         body = ResolveGroup(error_category=error_category, error_type=error_type, message=message)
     except ValidationError as exc:
-        problem = {"status": 400, "message": f"not a failure group: {exc.error_count()} invalid field(s)"}
-        return page(request, session, "error.html", lambda: problem)
+        return error_page(request, session, 400, f"not a failure group: {exc.error_count()} invalid field(s)")
     resolved = failure_routes.resolve_group(body, session.principal, engine).resolved
     return RedirectResponse(
         f"{request.url_for('ui_failures')}?{urlencode({'resolved': resolved})}", status_code=303
