@@ -158,9 +158,20 @@ def _step_row(step: StepOut, depth: int, line: _Line) -> Row:
 def _ends(detail: RunDetail, nested: dict[str, RunDetail], now: datetime) -> list[datetime | None]:
     ends: list[datetime | None] = []
     for d in (detail, *nested.values()):
-        ends.append(d.run.ended_at or (now if d.run.status == "running" else d.run.started_at))
+        ends.append(_end_of(d.run, now))
         ends += [s.ended_at or s.started_at for s in d.steps]
     return ends
+
+
+def _end_of(run: RunOut, now: datetime) -> datetime | None:
+    """Where a run's bar ends: its end, else its start plus its duration, else now while it runs."""
+    if run.ended_at is not None:
+        return run.ended_at
+    if run.status == "running":
+        return now
+    if run.started_at is not None and run.duration_ms is not None:
+        return run.started_at + timedelta(milliseconds=run.duration_ms)
+    return run.started_at
 
 
 def _ms(delta: timedelta) -> float:
