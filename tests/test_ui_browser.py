@@ -29,8 +29,9 @@ def live(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[tuple[str, S
         yield request.param, s
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium for the module; each test logs in afresh (cookies cleared)."""
     with chromium() as driver:
         yield driver
 
