@@ -21,8 +21,8 @@ import sqlalchemy as sa
 
 from bench.bench_api import RUNS, STEPS_PER_RUN, _generate, _measure, _p
 from otel_agent.api.auth import Role
-from otel_agent.api.routes import runs as run_routes
 from otel_agent.api.config import ApiConfig
+from otel_agent.api.routes import runs as run_routes
 from otel_agent.api.tables import utcnow
 from otel_agent.api.tokens import TokenStore
 from otel_agent.api.ui import views
@@ -129,13 +129,15 @@ def main() -> None:
             )
             failure_id = conn.scalar(
                 sa.text(
-                    "SELECT f.failure_id FROM otel_failures f JOIN otel_runs r USING (run_id) WHERE r.workspace = 'ws0' LIMIT 1"
+                    "SELECT f.failure_id FROM otel_failures f JOIN otel_runs r USING (run_id) "
+                    "WHERE r.workspace = 'ws0' LIMIT 1"
                 )
             )
         token, _ = TokenStore(engine).create("ws0", Role.VIEWER, "bench")
         principal = TokenStore(engine).verify(token)
         print(
-            f"{REQUESTS} requests a line after warm-up, one at a time; {RUNS // 5:,} runs a workspace; {_load()}"
+            f"{REQUESTS} requests a line after warm-up, one at a time; "
+            f"{RUNS // 5:,} runs a workspace; {_load()}"
         )
         with serve(engine) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             assert client.post("/login", data={"token": token}).status_code == 303
