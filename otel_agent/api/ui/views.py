@@ -154,10 +154,53 @@ def run_page(
     return {
         "detail": detail,
         "nested": nested,
-        "waterfall": waterfall.build(detail, nested, now),
+        "totals": Totals.of([detail.run, *(d.run for d in nested.values())]),
+        "failures": sorted(
+            [*detail.failures, *(f for d in nested.values() for f in d.failures)],
+            key=lambda f: (f.occurred_at is None, f.occurred_at),
+        ),
+        "waterfall": waterfall.build(detail, nested, now, _parent_spans(engine, caller, list(nested))),
         "logs_url": logs,
         "parent": run.parent_run_id,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A run's figures with the runs nested in it (each run's own figures cover its own steps only)."""
+
+    runs: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    unpriced_calls: int
+    llm_calls: int
+    tool_calls: int
+    error_count: int
+
+    @classmethod
+    def of(cls, runs: list[RunOut]) -> Totals:
+        return cls(
+            runs=len(runs),
+            input_tokens=sum(r.input_tokens for r in runs),
+            output_tokens=sum(r.output_tokens for r in runs),
+            cost_usd=sum(r.cost_usd for r in runs),
+            unpriced_calls=sum(r.unpriced_calls for r in runs),
+            llm_calls=sum(r.llm_calls for r in runs),
+            tool_calls=sum(r.tool_calls for r in runs),
+            error_count=sum(r.error_count for r in runs),
+        )
+
+
+def _parent_spans(engine: sa.Engine, caller: Principal, run_ids: list[str]) -> dict[str, str | None]:
+    """Which span each nested run started under (the API's run shape names only its parent run)."""
+    found: dict[str, str | None] = {}
+    with engine.connect() as conn:
+        for run_id in run_ids:
+            row = run_queries.get_run(conn, caller.workspace, run_id)
+            if row is not None:
+                found[run_id] = row.parent_span_id
+    return found
 
 
 def _nested(

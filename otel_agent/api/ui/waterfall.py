@@ -44,13 +44,19 @@ class Waterfall:
 Item = tuple[str, RunOut | StepOut, RunDetail | None]
 
 
-def build(detail: RunDetail, nested: dict[str, RunDetail], now: datetime) -> Waterfall:
-    """Rows depth-first, siblings by start time; `nested` holds the details of runs inside this one."""
+def build(
+    detail: RunDetail,
+    nested: dict[str, RunDetail],
+    now: datetime,
+    parent_spans: dict[str, str | None] | None = None,
+) -> Waterfall:
+    """Rows depth-first, siblings by start time; `nested` holds the details of runs inside this one and
+    `parent_spans` the span each started under (a nested run goes under that step, else under its run)."""
     start = detail.run.started_at
     end = max((t for t in _ends(detail, nested, now) if t is not None), default=start)
     span_ms = max(1.0, _ms(end - start)) if start and end else 1.0
     rows: list[Row] = []
-    line = _Line(start, span_ms)
+    line = _Line(start, span_ms, parent_spans or {})
     _add_run(rows, detail, nested, 0, line, top=True)
     return Waterfall(rows, start, span_ms)
 
@@ -59,6 +65,7 @@ def build(detail: RunDetail, nested: dict[str, RunDetail], now: datetime) -> Wat
 class _Line:
     start: datetime | None
     span_ms: float
+    parent_spans: dict[str, str | None]
 
     def place(self, started: datetime | None, duration_ms: float | None) -> tuple[float, float]:
         if self.start is None or started is None:
@@ -77,9 +84,11 @@ def _add_run(
     for step in d.steps:
         parent = step.parent_span_id if step.parent_span_id in ids else d.run.run_id
         children[parent].append(("step", step, None))
-    for run_id in d.child_run_ids:  # runs name their parent run, not their parent step
+    for run_id in d.child_run_ids:
         if run_id in nested:
-            children[d.run.run_id].append(("run", nested[run_id].run, nested[run_id]))
+            span = line.parent_spans.get(run_id)
+            parent = span if span in ids else d.run.run_id
+            children[parent or d.run.run_id].append(("run", nested[run_id].run, nested[run_id]))
     _add_children(rows, children, d.run.run_id, nested, depth + 1, line)
 
 
