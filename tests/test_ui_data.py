@@ -67,6 +67,13 @@ def test_the_waterfall_nests_steps_and_runs_in_time_order() -> None:
     assert (first.offset_pct, first.width_pct, first.first_chunk_pct) == (0.0, 20.0, 5.0)
     assert built.rows[2].offset_pct == 40.0 and built.rows[3].unpriced and built.rows[0].unpriced
     assert built.rows[4].run_id == "child" and built.rows[0].run_id is None  # nested runs link to their page
+    under_tool = waterfall.build(root, {"child": child}, T0, {"child": "s2"})  # started inside the tool
+    assert [(r.depth, r.name) for r in under_tool.rows][2:] == [
+        (1, "execute_tool search"),
+        (2, "chat local"),
+        (2, "invoke_agent critic"),
+        (3, "chat mini"),
+    ]
 
 
 def test_the_chart_stacks_each_day_and_folds_small_groups_into_other() -> None:
