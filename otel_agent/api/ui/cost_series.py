@@ -3,9 +3,9 @@
 The only SQL the UI adds: the store's report (otel_agent.store.report, behind GET /api/v1/report) has no
 time axis. By project or stage it is one GROUP BY over the window's runs (a run's own cost: nested runs
 are rows of their own, so each call is counted once). By model, per LLM call: on PostgreSQL each day
-whose LLM-call roll-up is current (its fingerprint matches, as otel_agent.store.call_report checks) is
-read from its day rows, and only the others (today, a day written since) from the calls themselves;
-SQLite reads the calls.
+and hour whose LLM-call roll-up is current (its fingerprint matches) is read from its stored rows, and
+only the rest (the last hour or so, anything written since) from the calls themselves, exactly as the
+report by model chooses (otel_agent.store.call_report); SQLite reads the calls.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from otel_agent.api.queries.report import WorkspaceRunFilter
-from otel_agent.store import call_rollup
+from otel_agent.store import call_report, call_rollup
 from otel_agent.store.engine import is_postgres
-from otel_agent.store.models import call_rollup_periods, call_rollups, runs, steps
+from otel_agent.store.models import call_rollups, runs, steps
 
 RUN_GROUPS = {"project": runs.c.project, "stage": runs.c.stage}
 GROUPINGS = (*RUN_GROUPS, "model")
@@ -72,31 +72,22 @@ def _by_call(conn: sa.Connection, conditions: list[Any]) -> sa.Select[Any]:
 
 
 def _by_model_rolled_up(conn: sa.Connection, where: WorkspaceRunFilter) -> list[Any]:
-    daily = call_rollup.per_day(call_rollup.fingerprints(conn, where.where()))
-    current = _current_days(conn, where, daily)
-    c = call_rollups.c
-    stored = (
-        sa.select(c.starts_at, c.value, c.cost_usd)
-        .where(c.grouping == "model", c.period == "day", c.starts_at.in_(current))
-        .where(where.workspace_condition(c.workspace))
-    )
-    rows = list(conn.execute(stored)) if current else []
-    others = [day for day in daily if day not in current]
-    if others:
-        within = call_rollup.started_within(others, call_rollup.DAY)
-        rows += list(conn.execute(_by_call(conn, [*where.where(), within])))
+    """Stored day and hour rows where the roll-up is current, the calls themselves elsewhere: the same
+    choice, hour by hour, as the report by model makes (otel_agent.store.call_report)."""
+    sources = call_report._sources(conn, where)
+    rows: list[Any] = []
+    if sources.days or sources.hours:
+        c = call_rollups.c
+        periods = sa.or_(
+            sa.and_(c.period == "day", c.starts_at.in_(sources.days)),
+            sa.and_(c.period == "hour", c.starts_at.in_(sources.hours)),
+        )
+        stored = sa.select(c.starts_at, c.value, c.cost_usd).where(c.grouping == "model", periods)
+        rows += conn.execute(stored.where(where.workspace_condition(c.workspace)))
+    if sources.raw_hours:
+        within = call_rollup.started_within(sources.raw_hours, call_rollup.HOUR)
+        rows += conn.execute(_by_call(conn, [*where.where(), within]))
     return rows
-
-
-def _current_days(
-    conn: sa.Connection, where: WorkspaceRunFilter, daily: call_rollup.Fingerprints
-) -> list[datetime]:
-    """The window's days whose roll-up rows were built from the runs as they are now."""
-    assert where.since is not None
-    p = call_rollup_periods.c
-    in_window = [p.starts_at >= where.since, where.workspace_condition(p.workspace)]
-    stored = call_rollup.stored_fingerprints(conn, "day", in_window)
-    return [day for day, prints in daily.items() if day >= where.since and stored.get(day) == prints]
 
 
 def _summed(rows: Any) -> list[DailyCost]:
@@ -115,6 +106,6 @@ def _order(item: tuple[tuple[datetime, str | None], float]) -> tuple[datetime, s
 def _as_day(value: Any) -> datetime:
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, datetime):  # a day's or an hour's start
+        return call_rollup.day_of(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
     return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
