@@ -107,6 +107,9 @@ PRICE_SOURCE_UNPRICED: Final = "unpriced"
 USAGE_INVALID: Final = "otel_agent.usage.invalid"  # e.g. "negative input_tokens"
 ENRICHMENT_ERROR: Final = "otel_agent.enrichment.error"  # a processor step failed; span went on unenriched
 CAPTURE_ERROR: Final = "otel_agent.capture.error"  # the genai capture could not read a response
+# The sampler dropped this span's trace: otel-agent recorded it for its tables, metrics and logs only, so it
+# reached no OTLP (or other user) exporter. Absent on sampled spans (otel_agent/sampling.py).
+TRACE_UNSAMPLED: Final = "otel_agent.trace.unsampled"
 
 # Errors: our taxonomy beside semconv's error.type.
 ERROR_CATEGORY: Final = "otel_agent.error.category"

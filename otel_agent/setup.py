@@ -15,6 +15,11 @@ it works the same for every route the SDK offers: user code, our configurator, o
 configurator, and ``OTEL_CONFIG_FILE`` (whose configurator ignores ``span_processors=``). If the SDK's
 internals ever change, we fall back to adding the wrapper beside the others and log that exporters will
 miss end-time enrichment.
+
+Whatever the sampler, every span is recorded for otel-agent's own consumers (``otel_agent.sampling``):
+each processor of the user's is placed behind ``sampling.for_user`` so it sees only what it would see
+without us, and a BatchSpanProcessor in front of the SQL exporter becomes lossless
+(``exporters/lossless.py``: unsampled spans in, bounded backpressure, spill to the spool).
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from otel_agent.exporters.lossless import wrap_lossless
 from otel_agent.extensions import build_span_processors, run_instrument_hooks
 from otel_agent.guard import set_log_interval
 from otel_agent.processors.enriching import EnrichingSpanProcessor
 from otel_agent.propagation import AllowListBaggagePropagator
+from otel_agent.sampling import for_user, record_unsampled, record_unsampled_enabled
 from otel_agent.settings import Settings
 
 _log = logging.getLogger("otel_agent")
@@ -47,6 +54,15 @@ def _existing_wrapper(provider: TracerProvider) -> EnrichingSpanProcessor | None
         if isinstance(processor, EnrichingSpanProcessor):
             return processor
     return None
+
+
+def _downstream(processor: SpanProcessor, settings: Settings) -> SpanProcessor:
+    """A user's processor as it sits behind enrichment: the SQL exporter's batch processor lossless,
+    any other shown only the spans it would see without otel-agent (when unsampled spans are recorded)."""
+    lossless = wrap_lossless(processor, settings)
+    if lossless is not processor or not record_unsampled_enabled(settings):
+        return lossless
+    return for_user(processor)
 
 
 def _wrap_existing(provider: TracerProvider, wrapper: EnrichingSpanProcessor) -> None:
@@ -63,7 +79,7 @@ def _wrap_existing(provider: TracerProvider, wrapper: EnrichingSpanProcessor) ->
         return
     with lock:
         for processor in multi._span_processors:  # type: ignore[union-attr]
-            wrapper.add_downstream(processor)
+            wrapper.add_downstream(_downstream(processor, wrapper.settings))
         multi._span_processors = (wrapper,)  # type: ignore[union-attr]
 
 
@@ -108,7 +124,9 @@ def instrument(
         wrapper = EnrichingSpanProcessor(settings=settings)
         _wrap_existing(provider, wrapper)
         for processor in build_span_processors(settings):
-            wrapper.add_downstream(processor)
+            wrapper.add_downstream(processor)  # our extensions see every recorded span
+        if record_unsampled_enabled(settings):
+            record_unsampled(provider)
     install_propagator(settings)
     run_instrument_hooks(settings)
     return wrapper
@@ -132,7 +150,7 @@ def configure(
     added = [*processors, *(BatchSpanProcessor(exporter) for exporter in exporters)]
     for processor in added:
         if wrapper is not None:
-            wrapper.add_downstream(processor)
+            wrapper.add_downstream(_downstream(processor, wrapper.settings))
         else:  # otel-agent disabled: the user's exporters still work, unenriched
             provider.add_span_processor(processor)
     return wrapper
@@ -144,5 +162,5 @@ def add_span_processor(processor: SpanProcessor, tracer_provider: TracerProvider
     wrapper = _existing_wrapper(provider) if isinstance(provider, TracerProvider) else None
     if wrapper is None:
         return False
-    wrapper.add_downstream(processor)
+    wrapper.add_downstream(_downstream(processor, wrapper.settings))
     return True

@@ -84,6 +84,7 @@ class Spool:
         self._lock = threading.Lock()
         self._seq = 0
         self._size: int | None = None  # cached; recounted from disk when unknown
+        self._refusing = False  # logged once when the spool starts refusing; again after it recovered
 
     def put(self, records: Sequence[SpanRecord]) -> bool:
         """Write a batch; False (and counted) when the spool is full or the disk refuses it."""
@@ -96,6 +97,7 @@ class Spool:
                     raise OSError(f"spool full ({self.max_bytes} bytes)")
                 self._write(data)
                 self._size = self.size_bytes() + len(data)
+                self._refusing = False
                 return True
             except OSError as exc:
                 self._dropped(len(records), exc)
@@ -111,7 +113,12 @@ class Spool:
 
     def _dropped(self, count: int, reason: Exception) -> None:
         self.dropped_spans += count
-        _log.warning("otel-agent spool dropped %d spans (%d so far): %s", count, self.dropped_spans, reason)
+        if not self._refusing:  # once per episode; the count goes on in the metric and the file
+            self._refusing = True
+            _log.warning(
+                "otel-agent spool dropped %d spans (%d so far; further drops are counted in "
+                "otel_agent.pipeline.spans.dropped, not logged): %s", count, self.dropped_spans, reason
+            )
         with contextlib.suppress(OSError):
             total = read_dropped(self.directory) + count
             (self.directory / DROPPED_FILE).write_text(str(total))

@@ -3,7 +3,9 @@
 ``OTEL_TRACES_EXPORTER=otlp,otel_agent_sql`` builds it with no arguments (entry point ``otel_agent_sql``
 in ``opentelemetry_traces_exporter``); it reads OTEL_AGENT_DATABASE_URL (default: a SQLite file),
 OTEL_AGENT_SPOOL_* and OTEL_AGENT_STALL_AFTER. The stock BatchSpanProcessor in front of it does the
-batching; this class only writes.
+batching; this class only writes. ``otel_agent.instrument()`` wraps that BatchSpanProcessor in
+``LosslessBatchSpanProcessor`` (exporters/lossless.py), which lets unsampled spans in, applies bounded
+backpressure and, while the store is congested, calls ``spill`` to put batches straight into the spool.
 
 Contract: ``export`` never raises and never waits on a dead database for long. When the database is
 down (or slower than its timeouts), the batch goes to the on-disk spool and the exporter skips the
@@ -108,6 +110,18 @@ class SqlSpanExporter(SpanExporter):
             record_failure(COMPONENT, exc)
             record_dropped(COMPONENT, len(spans))
             return SpanExportResult.FAILURE
+
+    def spill(self, spans: Sequence[ReadableSpan]) -> bool:
+        """Put a batch straight into the spool, not trying the database (LosslessBatchSpanProcessor calls
+        this from the application's thread while the store is congested); never raises. False when the
+        spool refused it (counted as dropped). Takes no exporter lock: a hung write must not hold it up."""
+        try:
+            with suppress_instrumentation():
+                return self._to_spool(self._records(spans)) is SpanExportResult.SUCCESS
+        except Exception as exc:
+            record_failure(COMPONENT + ".spill", exc)
+            record_dropped(COMPONENT, len(spans))
+            return False
 
     def _records(self, spans: Sequence[ReadableSpan]) -> list[SpanRecord]:
         records = []
