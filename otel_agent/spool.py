@@ -117,7 +117,10 @@ class Spool:
             self._refusing = True
             _log.warning(
                 "otel-agent spool dropped %d spans (%d so far; further drops are counted in "
-                "otel_agent.pipeline.spans.dropped, not logged): %s", count, self.dropped_spans, reason
+                "otel_agent.pipeline.spans.dropped, not logged): %s",
+                count,
+                self.dropped_spans,
+                reason,
             )
         with contextlib.suppress(OSError):
             total = read_dropped(self.directory) + count

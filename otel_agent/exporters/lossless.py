@@ -107,7 +107,8 @@ class LosslessBatchSpanProcessor(SpanProcessor):
                 self._congested = True
                 _log.warning(
                     "otel-agent: the store has not taken a batch for %.1f s; spans go to the on-disk "
-                    "spool until it catches up (they are replayed later)", self.max_wait_s
+                    "spool until it catches up (they are replayed later)",
+                    self.max_wait_s,
                 )
                 return False
             self._inner._worker_awaken.set()
