@@ -88,7 +88,9 @@ def _in_subprocess(target: str, url: str, runs: int) -> None:
 
 
 def main() -> None:
-    print(f"{RUNS:,} runs x {CALLS_PER_RUN} LLM calls, as fast as the app can; machine shared, load {_load()}")
+    print(
+        f"{RUNS:,} runs x {CALLS_PER_RUN} LLM calls, as fast as the app can; machine shared, load {_load()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         _in_subprocess("sqlite", f"sqlite:///{tmp}/lossless.db", RUNS)
         _in_subprocess("sqlite-stock", f"sqlite:///{tmp}/stock.db", BASELINE_RUNS)
