@@ -31,8 +31,10 @@ The wrapper relies on two private fields of the SDK's BatchProcessor (``_batch_p
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -76,6 +78,14 @@ class LosslessBatchSpanProcessor(SpanProcessor):
         self._overflow: list[ReadableSpan] = []
         self.waits = 0  # congestions met (for the bench and tests)
         self.spilled = 0
+        if hasattr(os, "register_at_fork"):  # as the SDK's BatchProcessor does for its own lock
+            reinit = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (method := reinit()) and method())
+
+    def _after_fork(self) -> None:
+        """A child process starts with a free lock and no overflow (the SDK clears its queue too)."""
+        self._lock = threading.Lock()
+        self._congested, self._overflow = False, []
 
     @property
     def span_exporter(self) -> Any:
