@@ -20,7 +20,7 @@ and the processors registered as otel-agent extensions (metrics, run-event logs)
 
 Cost: a dropped span is a NonRecordingSpan (almost free); a recorded one costs what a sampled span
 costs, minus the OTLP export (docs/benchmarks.md, "Sampling"). ``OTEL_AGENT_RECORD_UNSAMPLED=false``
-turns it off: then the tables, metrics and logs hold the sampled traces only.
+turns it off: then the tables, metrics and logs hold only what the sampler records.
 
 Tracers keep the sampler they were created with, so tracers the provider made before ``instrument()``
 are switched too, through the provider's tracer registry (a private attribute; if it changes, a warning
