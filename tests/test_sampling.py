@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from otel_agent import attributes as A
-from otel_agent import configure
+from otel_agent import configure, instrument
 from otel_agent.context import agent_run
 from otel_agent.exporters.sql import SqlSpanExporter
 from otel_agent.sampling import RecordUnsampledSampler
@@ -188,17 +188,22 @@ def _runs_named(names: Sequence[str]) -> None:
 NAMES = ["keep", "drop", "watch", "drop", "keep", "drop"]
 
 
-def _what_the_user_sees(instrumented: bool, tmp_path: Path) -> tuple[Recording, InMemorySpanExporter]:
+def _what_the_user_sees(how: str, tmp_path: Path) -> tuple[Recording, InMemorySpanExporter]:
+    """The user's processor and exporter under a user's sampler: without otel-agent, or with it set up
+    through configure() or through instrument() on the provider the user built."""
     reset_global_tracer_provider()
     provider = TracerProvider(sampler=ParentBased(KeepNamed()))
     mine, exported = Recording(), InMemorySpanExporter()
-    if instrumented:
-        sql = SqlSpanExporter(f"sqlite:///{tmp_path}/runs.db", spool_dir=tmp_path / "spool")
-        configure(tracer_provider=provider, processors=[mine], exporters=[exported, sql],
-                  settings=Settings(heartbeat_interval_s=0, markers=False))  # fmt: skip
+    sql = SqlSpanExporter(f"sqlite:///{tmp_path}/{how}.db", spool_dir=tmp_path / "spool")
+    settings = Settings(heartbeat_interval_s=0, markers=False)
+    if how == "configure":
+        configure(tracer_provider=provider, processors=[mine], exporters=[exported, sql], settings=settings)
     else:
-        provider.add_span_processor(mine)
-        provider.add_span_processor(SimpleSpanProcessor(exported))
+        for processor in (mine, SimpleSpanProcessor(exported)):
+            provider.add_span_processor(processor)
+        if how == "instrument":
+            provider.add_span_processor(BatchSpanProcessor(sql))
+            instrument(provider, settings)
     trace.set_tracer_provider(provider)
     _runs_named(NAMES)
     provider.force_flush()
@@ -206,9 +211,10 @@ def _what_the_user_sees(instrumented: bool, tmp_path: Path) -> tuple[Recording, 
     return mine, exported
 
 
-def test_configure_with_a_users_sampler_shows_the_user_exactly_what_it_would_see(tmp_path: Path) -> None:
-    mine_without, exported_without = _what_the_user_sees(False, tmp_path)
-    mine, exported = _what_the_user_sees(True, tmp_path)
+@pytest.mark.parametrize("how", ["configure", "instrument"])
+def test_a_users_sampler_shows_the_user_exactly_what_it_would_see(how: str, tmp_path: Path) -> None:
+    mine_without, exported_without = _what_the_user_sees("without", tmp_path)
+    mine, exported = _what_the_user_sees(how, tmp_path)
 
     def names(spans: Sequence[ReadableSpan]) -> list[str]:
         return sorted(s.name for s in spans)
@@ -217,8 +223,7 @@ def test_configure_with_a_users_sampler_shows_the_user_exactly_what_it_would_see
     assert names(mine.ended) == names(mine_without.ended)  # "watch" included: the user's RECORD_ONLY
     assert names(exported.get_finished_spans()) == names(exported_without.get_finished_spans())
     assert {s.name for s in exported.get_finished_spans()} == {"invoke_workflow keep", "chat gpt-4o"}
-    url = f"sqlite:///{tmp_path}/runs.db"
-    runs = _rows(url, M.runs)
+    runs = _rows(f"sqlite:///{tmp_path}/{how}.db", M.runs)
     assert sorted(r["name"] for r in runs) == sorted(f"invoke_workflow {n}" for n in NAMES)
     assert sum(r["llm_calls"] for r in runs) == len(NAMES)
 
