@@ -6,7 +6,8 @@ of the SDK's default sizes (queue 2048, batch 512), which configure() makes loss
 LLM calls stored against produced (they must be equal), the app's rate, the time to drain after the app
 finished, how often the app waited (backpressure) and what was spilled to the spool or dropped, peak RSS
 and the load average. Baseline, same process kind, SQLite: the stock BatchSpanProcessor (what otel-agent
-stored before), on BENCH_LOSSLESS_BASELINE_RUNS runs.
+stored before), on BENCH_LOSSLESS_BASELINE_RUNS runs. BENCH_LOSSLESS_MAX_WAIT sets
+OTEL_AGENT_EXPORT_MAX_WAIT (1 s; 0: the app never waits, spans spill at once).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.services import postgres_server
 
 RUNS = int(os.environ.get("BENCH_LOSSLESS_RUNS", "100000"))
 BASELINE_RUNS = int(os.environ.get("BENCH_LOSSLESS_BASELINE_RUNS", str(RUNS)))
+MAX_WAIT = os.environ.get("BENCH_LOSSLESS_MAX_WAIT", "1")  # OTEL_AGENT_EXPORT_MAX_WAIT (default 1 s)
 
 
 def _load() -> str:
@@ -60,7 +62,7 @@ def one(target: str, url: str, runs: int) -> None:
     if target.endswith("stock"):
         provider, lossless = _stock_pipeline(url, spool_dir), None
     else:
-        made = pipeline(url, spool_dir)
+        made = pipeline(url, spool_dir, max_wait_s=MAX_WAIT)
         provider, lossless = made.provider, made.lossless
     load_before = _load()
     start = time.perf_counter()
@@ -72,8 +74,8 @@ def one(target: str, url: str, runs: int) -> None:
     got = stored(url)
     verdict = "ALL STORED" if (got.runs, got.llm_calls) == (runs, runs * CALLS_PER_RUN) else "LOST SPANS"
     print(
-        f"{target}: runs stored {got.runs:,}/{runs:,}, LLM calls stored {got.llm_calls:,}/"
-        f"{runs * CALLS_PER_RUN:,} -> {verdict}\n"
+        f"{target} (max wait {MAX_WAIT} s): runs stored {got.runs:,}/{runs:,}, "
+        f"LLM calls stored {got.llm_calls:,}/{runs * CALLS_PER_RUN:,} -> {verdict}\n"
         f"  app: {runs / produced_s:,.0f} runs/s ({produced_s:.1f} s); drained {drained_s:.1f} s after; "
         f"waits {getattr(lossless, 'waits', '-')}, spilled {getattr(lossless, 'spilled', '-')}, "
         f"spooled {sum(spooled_totals().values())}, dropped {sum(dropped_totals().values())}\n"
