@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,7 +51,10 @@ def pb_request(spans: Sequence[Span], service: str = "svc") -> ExportTraceServic
 
 def sink_settings(**overrides: Any) -> Settings:
     base = Settings(
-        sink_grpc_endpoint="127.0.0.1:0", sink_http_endpoint="127.0.0.1:0", sink_shutdown_timeout_s=10
+        sink_grpc_endpoint="127.0.0.1:0",
+        sink_http_endpoint="127.0.0.1:0",
+        sink_shutdown_timeout_s=10,
+        sink_journal_dir=tempfile.mkdtemp(prefix="otel-agent-sink-journal-"),
     )
     return replace(base, **overrides)
 

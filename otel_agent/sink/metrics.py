@@ -47,6 +47,11 @@ class SinkMetrics:
         self._bad_requests = meter.create_counter(
             "otel_agent.sink.requests.failed", "{request}", "Requests refused whole (malformed, auth, size)"
         )
+        self._retry_later = meter.create_counter(
+            "otel_agent.sink.requests.refused",
+            "{request}",
+            "Requests answered retry-later (queue or journal full, shutting down), most before decoding",
+        )
         self._latency = meter.create_histogram(
             "otel_agent.sink.write.duration",
             "s",
@@ -80,6 +85,10 @@ class SinkMetrics:
 
     def refused(self, count: int, transport: str) -> None:
         self._refused.add(count, {SINK_TRANSPORT: transport})
+
+    def request_refused(self, transport: str, reason: str) -> None:
+        # reason: busy (queue full) or unavailable (journal full, shutting down).
+        self._retry_later.add(1, {SINK_TRANSPORT: transport, SINK_REASON: reason})
 
     def request_failed(self, transport: str, reason: str) -> None:
         # reason is one of a fixed few (malformed, unauthenticated, too_large, media_type): bounded.
