@@ -106,6 +106,7 @@ class Settings:
     sink_journal_dir: str = "otel-agent-data/sink-journal"  # requests wait here until written; "none": off
     sink_journal_max_mb: float = 1024.0  # beyond, requests are refused with a retry delay
     sink_journal_fsync: bool = False  # fsync each request before answering (survives a power cut too)
+    sink_keep_non_agent_spans: bool = False  # also store spans of traces with no agent run (as orphan steps)
     # `otel-agent api` (docs/api.md): the operator HTTP API and its links to Grafana.
     api_host: str = "127.0.0.1"
     api_port: int = 8321
@@ -163,6 +164,7 @@ class Settings:
             sink_journal_dir=_str(env, "OTEL_AGENT_SINK_JOURNAL_DIR", "otel-agent-data/sink-journal") or "none",
             sink_journal_max_mb=_float(env, "OTEL_AGENT_SINK_JOURNAL_MAX_MB", 1024.0),
             sink_journal_fsync=_bool(env, "OTEL_AGENT_SINK_JOURNAL_FSYNC", False),
+            sink_keep_non_agent_spans=_bool(env, "OTEL_AGENT_SINK_KEEP_NON_AGENT_SPANS", False),
             api_host=_str(env, "OTEL_AGENT_API_HOST", "127.0.0.1") or "127.0.0.1",
             api_port=_int(env, "OTEL_AGENT_API_PORT", 8321, 1),
             grafana_url=_str(env, "OTEL_AGENT_GRAFANA_URL"),

@@ -39,10 +39,11 @@ class SinkMetrics:
             "refused": "Valid spans refused with retry-later (queue full)",
             "written": "Spans materialised",
             "dropped": "Spans the materialiser could not write, even alone",
+            "skipped": "Spans not materialised: they belong to no agent run",
         }
         spans = {k: meter.create_counter(f"otel_agent.sink.spans.{k}", "{span}", v) for k, v in texts.items()}
         self._received, self._rejected, self._refused = spans["received"], spans["rejected"], spans["refused"]
-        self._written, self._dropped = spans["written"], spans["dropped"]
+        self._written, self._dropped, self._skipped = spans["written"], spans["dropped"], spans["skipped"]
         self._retries = meter.create_counter("otel_agent.sink.write.retries", "{retry}", "Write retries")
         self._bad_requests = meter.create_counter(
             "otel_agent.sink.requests.failed", "{request}", "Requests refused whole (malformed, auth, size)"
@@ -100,6 +101,10 @@ class SinkMetrics:
 
     def retry(self) -> None:
         self._retries.add(1)
+
+    def skipped(self, count: int) -> None:
+        if count:
+            self._skipped.add(count)
 
     def dropped(self, count: int) -> None:
         self._dropped.add(count)

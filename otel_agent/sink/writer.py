@@ -126,7 +126,8 @@ class WriterPool:
             try:
                 started = time.perf_counter()
                 result = self._write_fn(batch)
-                self._account(len(batch), getattr(result, "rejected", 0), time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                self._account(len(batch), getattr(result, "rejected", 0), getattr(result, "skipped", 0), seconds)
                 self._set_failing(False)
                 return True
             except Exception as exc:
@@ -140,13 +141,16 @@ class WriterPool:
                 return False
             delay = min(delay * 2, self._retry_max_s)
 
-    def _account(self, size: int, rejected: object, seconds: float) -> None:
-        # The materialiser returns WriteResult(written, rejected): records it could not store even alone.
+    def _account(self, size: int, rejected: object, skipped: object, seconds: float) -> None:
+        # The materialiser returns WriteResult(written, rejected): records it could not store even alone;
+        # the sink's writer adds the spans it skipped as belonging to no agent run.
         dropped = rejected if isinstance(rejected, int) else 0
+        skipped = skipped if isinstance(skipped, int) else 0
         if dropped:
             self._ratelog.log(logging.ERROR, "rejected", "materialiser rejected %d span(s)", dropped)
             self._metrics.dropped(dropped)
-        self._metrics.written(size - dropped, seconds)
+        self._metrics.skipped(skipped)
+        self._metrics.written(size - dropped - skipped, seconds)
 
     def _set_failing(self, failing: bool) -> None:
         with self._lock:
