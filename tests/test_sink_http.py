@@ -198,3 +198,12 @@ def _healthz(port: int) -> int:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
     except httpx.TransportError:
         return 0
+
+
+def test_responses_are_not_held_back_by_nagle(sink: SinkService, client: httpx.Client) -> None:
+    """The ~45 ms per keep-alive request of Nagle plus delayed ACKs: every connection the server
+    accepted has TCP_NODELAY (asyncio sets it only on sockets whose protocol says TCP)."""
+    assert client.get("/healthz").status_code == 200
+    assert sink._http is not None
+    accepted = [c.transport.get_extra_info("socket") for c in sink._http.connections()]
+    assert accepted and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in accepted)

@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
@@ -21,6 +22,21 @@ _log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 256  # open connections plus requests in progress; beyond, uvicorn answers 503
 KEEP_ALIVE_S = 60  # an idle keep-alive connection is closed after this long
 START_TIMEOUT_S = 30.0
+
+
+def listening_socket(address: tuple[str, int]) -> socket.socket:
+    """A TCP listening socket whose protocol number says TCP: asyncio sets TCP_NODELAY only on sockets
+    that say so (socket.create_server leaves it 0, and then every response waits on Nagle)."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class SinkHttpServer:
@@ -47,8 +63,7 @@ class SinkHttpServer:
             ssl_keyfile=tls[1] if tls else None,
         )
         self._server = uvicorn.Server(config)
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self._socket = socket.create_server(address, family=family, backlog=1024)
+        self._socket = listening_socket(address)
         self.port: int = self._socket.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, name="otel-agent-sink-http", daemon=True)
 
@@ -59,6 +74,10 @@ class SinkHttpServer:
             time.sleep(0.01)
         if not self._server.started:
             raise RuntimeError("the sink's HTTP server did not start")
+
+    def connections(self) -> list[Any]:
+        """uvicorn's protocol objects of the open connections (tests read their sockets)."""
+        return list(self._server.server_state.connections)
 
     def _serve(self) -> None:
         self._server.run(sockets=[self._socket])
