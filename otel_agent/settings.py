@@ -93,7 +93,7 @@ class Settings:
     sink_grpc_endpoint: str = "0.0.0.0:4317"
     sink_http_endpoint: str = "0.0.0.0:4318"
     sink_database_url: str | None = None  # None: the store's own database URL
-    sink_queue_spans: int = 20_000  # bound of the in-memory queue; full -> RESOURCE_EXHAUSTED / 429
+    sink_queue_spans: int = 10_000  # bound of the in-memory queue; full -> RESOURCE_EXHAUSTED / 429
     sink_batch_spans: int = 5_000  # spans per materialiser call (larger batches write faster)
     sink_writers: int = 1  # writer threads (more only contend on one PostgreSQL; see docs/benchmarks.md)
     sink_grpc_workers: int = 8  # gRPC handler threads
@@ -151,7 +151,7 @@ class Settings:
             sink_grpc_endpoint=_str(env, "OTEL_AGENT_SINK_GRPC_ENDPOINT", "0.0.0.0:4317") or "",
             sink_http_endpoint=_str(env, "OTEL_AGENT_SINK_HTTP_ENDPOINT", "0.0.0.0:4318") or "",
             sink_database_url=_str(env, "OTEL_AGENT_SINK_DATABASE_URL"),
-            sink_queue_spans=_int(env, "OTEL_AGENT_SINK_QUEUE_SPANS", 20_000, 1),
+            sink_queue_spans=_int(env, "OTEL_AGENT_SINK_QUEUE_SPANS", 10_000, 1),
             sink_batch_spans=_int(env, "OTEL_AGENT_SINK_BATCH_SPANS", 5_000, 1),
             sink_writers=_int(env, "OTEL_AGENT_SINK_WRITERS", 1, 1),
             sink_grpc_workers=_int(env, "OTEL_AGENT_SINK_GRPC_WORKERS", 8, 1),

@@ -12,13 +12,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from otel_agent.api.auth import Principal, Role
 from otel_agent.api.config import ApiConfig
 from otel_agent.api.tokens import TokenStore
+from otel_agent.api.workspace_db import for_workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `otel-agent api token create`.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def engine(request: Request) -> sa.Engine:
-    return request.app.state.engine
+def engine(
+    request: Request, caller: Annotated[Principal, Depends(principal)]
+) -> sa.Engine:
+    """The store, bound to the caller's workspace (row-level security on PostgreSQL: workspace_db.py)."""
+    return for_workspace(request.app.state.engine, caller.workspace)
 
 
 def config(request: Request) -> ApiConfig:
