@@ -186,9 +186,11 @@ def wait_written(sink: SinkProcess, total: int, timeout_s: float = 300) -> None:
         time.sleep(0.05)
 
 
-def sink_rates(url: str, bodies: list[bytes], total: int, writers: int) -> dict[str, float]:
+def sink_rates(
+    url: str, bodies: list[bytes], total: int, writers: int, root: str | None = None
+) -> dict[str, float]:
     """Accepted and written spans/s (and peak memory) for one sink whose queue holds everything."""
-    sink = SinkProcess(url, writers=str(writers), queue_spans=str(total + 1000))
+    sink = SinkProcess(url, root, writers=str(writers), queue_spans=str(total + 1000))
     try:
         send_all(sink.grpc_port, bodies[:1])  # schema and connections warm
         first = bodies_spans(bodies[:1])
@@ -297,8 +299,9 @@ def load() -> str:
     return "load %.1f %.1f %.1f" % os.getloadavg()
 
 
-def keepalive_rate(url: str, root: str | None) -> float:
-    """OTLP/JSON requests per second on one keep-alive connection (10 spans each), answers awaited."""
+def keepalive_rate(url: str, root: str | None) -> tuple[float, float]:
+    """Requests per second on one keep-alive connection, answers awaited: OTLP/JSON posts (10 spans
+    each), and GET /healthz (the transport alone: no decoding, no writing)."""
     spans = make_spans(1)[:10]
     document = json.loads(_json_body(spans))
     body = json.dumps(document).encode()
@@ -310,7 +313,11 @@ def keepalive_rate(url: str, root: str | None) -> float:
             started = time.perf_counter()
             for _ in range(KEEPALIVE_REQUESTS):
                 assert client.post("/v1/traces", content=body, headers=headers).status_code == 200
-            return KEEPALIVE_REQUESTS / (time.perf_counter() - started)
+            posts = KEEPALIVE_REQUESTS / (time.perf_counter() - started)
+            started = time.perf_counter()
+            for _ in range(KEEPALIVE_REQUESTS):
+                assert client.get("/healthz").status_code == 200
+            return posts, KEEPALIVE_REQUESTS / (time.perf_counter() - started)
     finally:
         sink.stop()
 
@@ -361,10 +368,13 @@ def before_after(server: str, bodies: list[bytes]) -> None:
         return
     for _ in range(ROUNDS):
         for label, root in (("before", BEFORE_ROOT), ("after", None)):
-            rps = keepalive_rate(fresh_database(server), root)
+            rps, probes = keepalive_rate(fresh_database(server), root)
             http = http_accept_rate(fresh_database(server), bodies, root)
-            print(f"{label:6}: {rps:7,.0f} OTLP/JSON requests/s on one keep-alive connection; "
-                  f"OTLP/HTTP protobuf accepted {http:8,.0f} spans/s ({CLIENTS} clients) [{load()}]", flush=True)
+            grpc_rates = sink_rates(fresh_database(server), bodies, bodies_spans(bodies), 1, root)
+            print(f"{label:6}: one keep-alive connection: {rps:5,.0f} OTLP/JSON posts/s, {probes:5,.0f} GET/s; "
+                  f"OTLP/HTTP protobuf accepted {http:8,.0f} spans/s ({CLIENTS} clients); OTLP/gRPC "
+                  f"accepted {grpc_rates['accepted']:8,.0f}, written to PostgreSQL {grpc_rates['written']:8,.0f}"
+                  f" spans/s [{load()}]", flush=True)  # fmt: skip
 
 
 def default_queue_burst(server: str, bodies: list[bytes]) -> None:
