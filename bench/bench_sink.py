@@ -296,7 +296,8 @@ KEEPALIVE_REQUESTS = 300
 
 
 def load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
 
 
 def keepalive_rate(url: str, root: str | None) -> tuple[float, float]:
@@ -371,9 +372,10 @@ def before_after(server: str, bodies: list[bytes]) -> None:
             rps, probes = keepalive_rate(fresh_database(server), root)
             http = http_accept_rate(fresh_database(server), bodies, root)
             grpc_rates = sink_rates(fresh_database(server), bodies, bodies_spans(bodies), 1, root)
-            print(f"{label:6}: one keep-alive connection: {rps:5,.0f} OTLP/JSON posts/s, {probes:5,.0f} GET/s; "
-                  f"OTLP/HTTP protobuf accepted {http:8,.0f} spans/s ({CLIENTS} clients); OTLP/gRPC "
-                  f"accepted {grpc_rates['accepted']:8,.0f}, written to PostgreSQL {grpc_rates['written']:8,.0f}"
+            accepted, written = grpc_rates["accepted"], grpc_rates["written"]
+            print(f"{label:6}: one keep-alive connection: {rps:5,.0f} OTLP/JSON posts/s, "
+                  f"{probes:5,.0f} GET/s; OTLP/HTTP protobuf accepted {http:8,.0f} spans/s ({CLIENTS} "
+                  f"clients); OTLP/gRPC accepted {accepted:8,.0f}, written to PostgreSQL {written:8,.0f}"
                   f" spans/s [{load()}]", flush=True)  # fmt: skip
 
 
@@ -392,7 +394,7 @@ def default_queue_burst(server: str, bodies: list[bytes]) -> None:
 
 def main_compare() -> None:
     spans = make_spans(RUNS)
-    bodies = [encode_spans(spans[i : i + REQUEST_SPANS]).SerializeToString() for i in range(0, len(spans), 512)]
+    bodies = [encode_spans(spans[i : i + 512]).SerializeToString() for i in range(0, len(spans), 512)]
     with postgres_server() as server:
         before_after(server, bodies)
         default_queue_burst(server, bodies)

@@ -78,6 +78,9 @@ def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str |
     return raw or default
 
 
+JOURNAL_DIR = "otel-agent-data/sink-journal"  # the sink's journal (docs/sink.md)
+
+
 @dataclass(frozen=True)
 class Settings:
     """otel-agent's configuration; build it with ``Settings.from_env()`` (or directly in tests)."""
@@ -103,7 +106,7 @@ class Settings:
     sink_bearer_token: str | None = None
     sink_tls_cert_file: str | None = None
     sink_tls_key_file: str | None = None
-    sink_journal_dir: str = "otel-agent-data/sink-journal"  # requests wait here until written; "none": off
+    sink_journal_dir: str = JOURNAL_DIR  # requests wait here until written; "none": off
     sink_journal_max_mb: float = 1024.0  # beyond, requests are refused with a retry delay
     sink_journal_fsync: bool = False  # fsync each request before answering (survives a power cut too)
     sink_keep_non_agent_spans: bool = False  # also store spans of traces with no agent run (as orphan steps)
@@ -161,7 +164,7 @@ class Settings:
             sink_bearer_token=_str(env, "OTEL_AGENT_SINK_BEARER_TOKEN"),
             sink_tls_cert_file=_str(env, "OTEL_AGENT_SINK_TLS_CERT_FILE"),
             sink_tls_key_file=_str(env, "OTEL_AGENT_SINK_TLS_KEY_FILE"),
-            sink_journal_dir=_str(env, "OTEL_AGENT_SINK_JOURNAL_DIR", "otel-agent-data/sink-journal") or "none",
+            sink_journal_dir=_str(env, "OTEL_AGENT_SINK_JOURNAL_DIR", JOURNAL_DIR) or "none",
             sink_journal_max_mb=_float(env, "OTEL_AGENT_SINK_JOURNAL_MAX_MB", 1024.0),
             sink_journal_fsync=_bool(env, "OTEL_AGENT_SINK_JOURNAL_FSYNC", False),
             sink_keep_non_agent_spans=_bool(env, "OTEL_AGENT_SINK_KEEP_NON_AGENT_SPANS", False),

@@ -116,8 +116,9 @@ class SinkProcess:
 
     def __init__(self, database_url: str, work_dir: Path, **env: str) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
-        command = [sys.executable, "-m", "otel_agent.sink", "--grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
-                   "--http-endpoint", f"127.0.0.1:{self.http_port}", "--database-url", database_url]  # fmt: skip
+        endpoints = ["--grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
+                     "--http-endpoint", f"127.0.0.1:{self.http_port}"]  # fmt: skip
+        command = [sys.executable, "-m", "otel_agent.sink", *endpoints, "--database-url", database_url]
         environ = {**os.environ, "OTEL_AGENT_SINK_JOURNAL_DIR": str(work_dir / "journal")}
         environ.update({f"OTEL_AGENT_SINK_{k.upper()}": v for k, v in env.items()})
         self.log = (work_dir / "sink.log").open("ab")

@@ -88,7 +88,9 @@ def mutate(node: Any, rng: random.Random, depth: int = 0) -> Any:
 
 def json_case(rng: random.Random) -> tuple[bytes, dict[str, str], set[str]]:
     good = agent_span(rng)
-    document = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [agent_span(rng)]}]}]}
+    document = {
+        "resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [agent_span(rng)]}]}]
+    }
     bad = mutate(document, rng)
     if rng.random() < 0.4:  # a mixed request: one bad span beside a good one; the good one must be kept
         spans = [good, mutate(agent_span(rng), rng)]
@@ -124,8 +126,10 @@ def envelope_case(rng: random.Random) -> tuple[bytes, dict[str, str], set[str]]:
         lambda: (BOMB, {**PB_H, "Content-Encoding": "gzip"}),
         lambda: (b"\x00" * (MAX_BYTES + 1), PB_H),
         lambda: (b"{" * 50_000, JSON_H),
-        lambda: ('{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"\\ud800"}}]}}]}'
-                 .encode(), JSON_H),  # fmt: skip
+        lambda: (
+            b'{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"\\ud800"}}]}}]}',
+            JSON_H,
+        ),  # fmt: skip
     ]
     weights = [1, 1, 1, 1, 0.05, 0.02, 0.2, 1]
     body, headers = rng.choices(cases, weights)[0]()
@@ -155,25 +159,22 @@ def http_client(sink: SinkProcess, seed: int, count: int, tally: Tally) -> None:
             tally.saw(str(code), code >= 500, f"{body[:120]!r} {headers}", valid if accepted else set())
 
 
+HEAD = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+CHUNKED = HEAD + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
 RAW = [
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"-1\r\n" + b"a" * 4096 + b"\r\n0\r\n\r\n",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"fffffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"zz\r\nabc\r\n0\r\n\r\n",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n{}",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999999999999999"
-    b"\r\n\r\n{}",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    CHUNKED + b"-1\r\n" + b"a" * 4096 + b"\r\n0\r\n\r\n",  # the chunk size that bypassed the limit
+    CHUNKED + b"fffffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+    CHUNKED + b"zz\r\nabc\r\n0\r\n\r\n",
+    CHUNKED + b"1\r\na\r\n" * 2000 + b"0\r\n\r\n",
+    HEAD + b"Content-Type: application/json\r\nContent-Length: -5\r\n\r\n{}",
+    HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}x",
+    HEAD + b"Content-Type: application/json\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+    HEAD + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    HEAD + b"X-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+    HEAD + b"Bad Header\r\n\r\n",
     b"GARBAGE\r\n\r\n",
     b"POST /v1/traces HTTP/9.9\r\n\r\n",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
     b"POST /v1/tr\x00aces HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    + b"1\r\na\r\n" * 2000 + b"0\r\n\r\n",
 ]
 
 
@@ -256,8 +257,10 @@ def test_twenty_thousand_hostile_requests(tmp_path: Path, seed: int) -> None:
         assert httpx.get(f"{sink.url}/healthz", timeout=10).status_code == 200
     finally:
         code = sink.stop()
-    print(f"{tally.sent} requests in {time.monotonic() - started:.0f} s: {dict(tally.statuses)}; "
-          f"RSS growth {growth / 1024:.1f} MiB; {len(tally.valid_ids)} valid spans in mixed requests")
+    print(
+        f"{tally.sent} requests in {time.monotonic() - started:.0f} s: {dict(tally.statuses)}; "
+        f"RSS growth {growth / 1024:.1f} MiB; {len(tally.valid_ids)} valid spans in mixed requests"
+    )
     assert tally.sent >= 20_000
     assert not tally.failures, tally.failures[:20]
     assert growth < RSS_GROWTH_KIB

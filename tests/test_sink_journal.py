@@ -63,9 +63,9 @@ def test_a_full_journal_refuses_with_a_retry_delay_on_both_protocols() -> None:
         refused = statuses[-1]
         assert refused.headers["Retry-After"] == "2"
         assert "journal is full" in status_pb2.Status.FromString(refused.content).message
-        with grpc.insecure_channel(f"127.0.0.1:{sink.grpc_port}") as channel:
-            with pytest.raises(grpc.RpcError) as error:
-                channel.unary_unary(EXPORT)(body, timeout=10)
+        channel = grpc.insecure_channel(f"127.0.0.1:{sink.grpc_port}")
+        with channel, pytest.raises(grpc.RpcError) as error:
+            channel.unary_unary(EXPORT)(body, timeout=10)
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
         assert "journal is full" in error.value.details()  # type: ignore[attr-defined]
         writer.open.set()
@@ -111,6 +111,7 @@ def test_acknowledged_spans_survive_sigkill_while_the_database_is_down(
     again = SinkProcess(url, tmp_path)
     engine = sa.create_engine(url)
     try:
+
         def stored() -> int:
             try:
                 with engine.connect() as conn:

@@ -44,7 +44,8 @@ def retry_later_status(
     retry_info = error_details_pb2.RetryInfo(retry_delay=delay)
     detail = any_pb2.Any()
     detail.Pack(retry_info)
-    number = code_pb2.RESOURCE_EXHAUSTED if code == grpc.StatusCode.RESOURCE_EXHAUSTED else code_pb2.UNAVAILABLE
+    exhausted = code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    number = code_pb2.RESOURCE_EXHAUSTED if exhausted else code_pb2.UNAVAILABLE
     rich = status_pb2.Status(code=number, message=message, details=[detail])
     trailers = (
         ("grpc-status-details-bin", rich.SerializeToString()),

@@ -39,8 +39,10 @@ TRACES_PATH = "/v1/traces"
 INLINE_BYTES = 64 * 1024  # bodies up to this size are decoded on the event loop (a thread hop costs more)
 DECODE_THREADS = 4
 # gRPC code numbers in the Status body, per HTTP status.
-GRPC_CODES = {401: code_pb2.UNAUTHENTICATED, 413: code_pb2.RESOURCE_EXHAUSTED, 429: code_pb2.RESOURCE_EXHAUSTED,
-              503: code_pb2.UNAVAILABLE, 404: code_pb2.NOT_FOUND, 405: code_pb2.UNIMPLEMENTED}  # fmt: skip
+GRPC_CODES = {
+    401: code_pb2.UNAUTHENTICATED, 404: code_pb2.NOT_FOUND, 405: code_pb2.UNIMPLEMENTED,
+    413: code_pb2.RESOURCE_EXHAUSTED, 429: code_pb2.RESOURCE_EXHAUSTED, 503: code_pb2.UNAVAILABLE,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

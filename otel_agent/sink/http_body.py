@@ -39,7 +39,8 @@ def content_encoding(header: str | None) -> str:
     """identity or gzip; 415 for anything else."""
     encoding = (header or "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
-        raise HttpError(415, "media_type", f"Content-Encoding must be gzip or identity, got {encoding[:40]!r}")
+        got = encoding[:40]
+        raise HttpError(415, "media_type", f"Content-Encoding must be gzip or identity, got {got!r}")
     return encoding
 
 

@@ -82,7 +82,9 @@ class Journal:
         entry = HEADER.pack(len(body), zlib.crc32(body), kind) + body
         with self._lock:
             if self.size_bytes + len(entry) > self.max_bytes:
-                raise JournalFull(f"the sink's journal holds {self.size_bytes} bytes (limit {self.max_bytes})")
+                raise JournalFull(
+                    f"the sink's journal holds {self.size_bytes} bytes (limit {self.max_bytes})"
+                )
             if self._sizes[self._current] + len(entry) > self._segment_bytes and self._sizes[self._current]:
                 self._roll(self._current + 1)
             self._file.write(entry)  # unbuffered: one write() call, in the OS cache when it returns

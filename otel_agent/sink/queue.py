@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 
 from otel_agent.record import SpanRecord

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_agent.record import SpanRecord
@@ -21,11 +20,11 @@ from otel_agent.settings import Settings
 from otel_agent.sink.agent_spans import agent_spans
 from otel_agent.sink.ratelog import RateLimitedLog
 from otel_agent.store import models as M
-from otel_agent.store.sqlparts import one_of
 from otel_agent.store.content import ContentPolicy
 from otel_agent.store.engine import make_engine
 from otel_agent.store.materialiser import Materialiser, WriteResult
 from otel_agent.store.migrate import is_current, upgrade
+from otel_agent.store.sqlparts import one_of
 
 _log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 60.0

@@ -127,7 +127,8 @@ class WriterPool:
                 started = time.perf_counter()
                 result = self._write_fn(batch)
                 seconds = time.perf_counter() - started
-                self._account(len(batch), getattr(result, "rejected", 0), getattr(result, "skipped", 0), seconds)
+                rejected, skipped = getattr(result, "rejected", 0), getattr(result, "skipped", 0)
+                self._account(len(batch), rejected, skipped, seconds)
                 self._set_failing(False)
                 return True
             except Exception as exc:
