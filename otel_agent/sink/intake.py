@@ -92,6 +92,8 @@ class Intake:
                 ticket = self._journal.append(received.body, received.kind, len(result.records))
             except JournalFull:
                 return Outcome(UNAVAILABLE, error_message=_journal_full(self._journal))
+            except OSError as exc:  # the disk refuses (full, read-only): not acknowledged, so retry later
+                return Outcome(UNAVAILABLE, error_message=f"otel-agent sink cannot write its journal: {exc}")
         if self._queue.offer(result.records, ticket):
             return None
         if ticket is not None and self._journal is not None:

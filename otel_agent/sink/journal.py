@@ -87,12 +87,23 @@ class Journal:
                 )
             if self._sizes[self._current] + len(entry) > self._segment_bytes and self._sizes[self._current]:
                 self._roll(self._current + 1)
-            self._file.write(entry)  # unbuffered: one write() call, in the OS cache when it returns
-            if self._fsync:
-                os.fsync(self._file.fileno())
+            self._write(entry)
             self._sizes[self._current] += len(entry)
             self._pending[self._current] += spans
             return self._current
+
+    def _write(self, entry: bytes) -> None:
+        # Unbuffered: in the OS cache when write() returns. A failed or short write (disk full) is cut
+        # off again, so the entries after it are not hidden behind a torn one at replay.
+        start = self._sizes[self._current]
+        try:
+            if self._file.write(entry) != len(entry):
+                raise OSError("short write to the sink's journal (disk full?)")
+            if self._fsync:
+                os.fsync(self._file.fileno())
+        except OSError:
+            self._file.truncate(start)
+            raise
 
     def forget(self, ticket: int, spans: int) -> None:
         """The request was appended but then not queued (the queue filled meanwhile): nothing to wait for."""
