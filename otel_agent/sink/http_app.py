@@ -120,14 +120,18 @@ class _Receiver:
         return message_response(200, outcome.response(), media)
 
     async def _receive(self, request: Request, media: str, encoding: str) -> Outcome:
+        limit = self.ctx.max_request_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:  # refused before a byte of it is read
+            message = f"request body of {declared} bytes exceeds the {limit}-byte limit"
+            raise HttpError(413, "too_large", message)
         held = 0
         try:
             parts = []
             async for chunk in request.stream():
                 self._inflight.take(len(chunk))
                 held += len(chunk)
-                if held > self.ctx.max_request_bytes:
-                    limit = self.ctx.max_request_bytes
+                if held > limit:
                     raise HttpError(413, "too_large", f"request body exceeds the {limit}-byte limit")
                 parts.append(chunk)
             body = b"".join(parts)
