@@ -40,6 +40,19 @@ def test_journal_replays_whole_entries_and_deletes_a_segment_once_written(tmp_pa
     again.close()
 
 
+def test_a_clean_close_leaves_nothing_to_replay_once_everything_is_written(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, max_bytes=10_000)
+    journal.open()
+    written = journal.append(b"a" * 10, PROTOBUF, spans=1)
+    journal.done({written: 1})
+    journal.close()
+    again = Journal(tmp_path, max_bytes=10_000)
+    assert again.open() == []  # a clean shutdown: no stale segment replayed into the next start
+    pending = again.append(b"b" * 10, PROTOBUF, spans=1)
+    again.close()  # not written: kept
+    assert Journal(tmp_path, max_bytes=10_000).open() == [pending]
+
+
 def test_journal_refuses_past_its_bound_and_one_directory_serves_one_sink(tmp_path: Path) -> None:
     journal = Journal(tmp_path, max_bytes=100)
     journal.open()

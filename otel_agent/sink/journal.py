@@ -142,10 +142,13 @@ class Journal:
                 yield kind, body
 
     def close(self) -> None:
+        """Close the open segment; deleted at once if all its spans were written (a clean shutdown)."""
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+                self._closed.add(self._current)
+                self._delete_if_drained(self._current)
             if self._lock_file is not None:
                 self._lock_file.close()  # releases the flock
                 self._lock_file = None
