@@ -18,11 +18,13 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from `otel-agen
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def engine(
-    request: Request, caller: Annotated[Principal, Depends(principal)]
-) -> sa.Engine:
-    """The store, bound to the caller's workspace (row-level security on PostgreSQL: workspace_db.py)."""
-    return for_workspace(request.app.state.engine, caller.workspace)
+def engine(request: Request) -> sa.Engine:
+    """The store; bound to the caller's workspace once a token was checked (row-level security on
+    PostgreSQL: workspace_db.py). Routes name their caller before the engine, so it is known here."""
+    workspace = getattr(request.state, "workspace", None)
+    if workspace is None:
+        return request.app.state.engine
+    return for_workspace(request.app.state.engine, workspace)
 
 
 def config(request: Request) -> ApiConfig:
@@ -39,6 +41,7 @@ def principal(
     found = tokens.verify(credentials.credentials)
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers=_CHALLENGE)
+    request.state.workspace = found.workspace  # what engine() binds the request's transactions to
     return found
 
 
