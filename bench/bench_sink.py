@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +86,7 @@ RUNS = 2_500  # x 12 spans = 30,000 spans
 REQUEST_SPANS = 512  # spans per OTLP request, as the SDK's BatchSpanProcessor sends them
 CLIENTS = 4  # concurrent gRPC clients (a Collector's exporter uses several consumers)
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 def fresh_database(server_url: str) -> str:
@@ -113,15 +117,20 @@ def materialiser_rate(url: str, records: list[SpanRecord], batch: int) -> float:
 
 
 class SinkProcess:
-    """``python -m otel_agent.sink`` on loopback ports, with its metrics page and memory readable."""
+    """``python -m otel_agent.sink`` on loopback ports, with its metrics page and memory readable.
+    ``root``: run the sink of another checkout (e.g. /work/main, the code before a change)."""
 
-    def __init__(self, url: str, **env: str) -> None:
+    def __init__(self, url: str, root: str | None = None, **env: str) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
         command = [sys.executable, "-m", "otel_agent.sink", "--grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
                    "--http-endpoint", f"127.0.0.1:{self.http_port}", "--database-url", url]  # fmt: skip
-        environ = {**os.environ, **{f"OTEL_AGENT_SINK_{k.upper()}": v for k, v in env.items()}}
+        self._journal = tempfile.mkdtemp(prefix="bench-sink-journal-")
+        environ = {**os.environ, "OTEL_AGENT_SINK_JOURNAL_DIR": self._journal}
+        environ.update({f"OTEL_AGENT_SINK_{k.upper()}": v for k, v in env.items()})
+        if root:
+            environ["PYTHONPATH"] = root
         self.process = subprocess.Popen(
-            command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root
         )
         if not wait_for_port(self.http_port, 60):
             raise RuntimeError("the sink did not start")
@@ -140,6 +149,7 @@ class SinkProcess:
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(120)
+        shutil.rmtree(self._journal, ignore_errors=True)
 
 
 def send_all(port: int, bodies: list[bytes], retry_after_s: float = 0.05) -> int:
@@ -155,7 +165,7 @@ def send_all(port: int, bodies: list[bytes], retry_after_s: float = 0.05) -> int
                         export(body, timeout=30)
                         break
                     except grpc.RpcError as exc:
-                        if exc.code() != grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+                        if exc.code() not in RETRYABLE:  # type: ignore[attr-defined]
                             raise
                         refusals[k] += 1
                         time.sleep(retry_after_s)
@@ -176,9 +186,11 @@ def wait_written(sink: SinkProcess, total: int, timeout_s: float = 300) -> None:
         time.sleep(0.05)
 
 
-def sink_rates(url: str, bodies: list[bytes], total: int, writers: int) -> dict[str, float]:
+def sink_rates(
+    url: str, bodies: list[bytes], total: int, writers: int, root: str | None = None
+) -> dict[str, float]:
     """Accepted and written spans/s (and peak memory) for one sink whose queue holds everything."""
-    sink = SinkProcess(url, writers=str(writers), queue_spans=str(total + 1000))
+    sink = SinkProcess(url, root, writers=str(writers), queue_spans=str(total + 1000))
     try:
         send_all(sink.grpc_port, bodies[:1])  # schema and connections warm
         first = bodies_spans(bodies[:1])
@@ -195,9 +207,13 @@ def sink_rates(url: str, bodies: list[bytes], total: int, writers: int) -> dict[
     return {"accepted": rest / accepted, "written": rest / written, "peak_mib": peak_kib / 1024}
 
 
-def burst(url: str, bodies: list[bytes], total: int, queue_spans: int) -> dict[str, float]:
-    """A burst of ``total`` spans into a queue of ``queue_spans``: refusals, peak memory, nothing lost."""
-    sink = SinkProcess(url, queue_spans=str(queue_spans), retry_after="0.05")
+def burst(
+    url: str, bodies: list[bytes], total: int, queue_spans: int | None = None, root: str | None = None
+) -> dict[str, float]:
+    """A burst of ``total`` spans into a queue of ``queue_spans`` (None: the default): refusals, peak
+    memory, nothing lost."""
+    queue = {} if queue_spans is None else {"queue_spans": str(queue_spans)}
+    sink = SinkProcess(url, root, retry_after="0.05", **queue)
     try:
         time.sleep(0.5)
         idle_kib = sink.memory_kib("VmRSS")
@@ -269,4 +285,116 @@ def main() -> None:
         b = burst(fresh_database(server), bodies, total, queue)
         print(f"10x burst into a {queue}-span queue: {b['refusals']:.0f} requests refused (UNAVAILABLE) "
               f"and resent, none lost, {b['rate']:,.0f} spans/s; "
-              f"RSS {b['idle_mib']:.0f} MiB idle, {b['peak_mib']:.0f} MiB peak")  # fmt: skip
+              f"RSS {b['idle_mib']:.0f} MiB idle, {b['peak_mib']:.0f} MiB peak [{load()}]")  # fmt: skip
+    main_compare()
+
+
+# --- before / after: the same measurements against another checkout's sink, interleaved -------------
+
+BEFORE_ROOT = os.environ.get("BENCH_SINK_BEFORE", "/work/main")  # the code before the change
+KEEPALIVE_REQUESTS = 300
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
+
+
+def keepalive_rate(url: str, root: str | None) -> tuple[float, float]:
+    """Requests per second on one keep-alive connection, answers awaited: OTLP/JSON posts (10 spans
+    each), and GET /healthz (the transport alone: no decoding, no writing)."""
+    spans = make_spans(1)[:10]
+    document = json.loads(_json_body(spans))
+    body = json.dumps(document).encode()
+    sink = SinkProcess(url, root)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{sink.http_port}", timeout=30) as client:
+            headers = {"Content-Type": "application/json"}
+            client.post("/v1/traces", content=body, headers=headers)
+            started = time.perf_counter()
+            for _ in range(KEEPALIVE_REQUESTS):
+                assert client.post("/v1/traces", content=body, headers=headers).status_code == 200
+            posts = KEEPALIVE_REQUESTS / (time.perf_counter() - started)
+            started = time.perf_counter()
+            for _ in range(KEEPALIVE_REQUESTS):
+                assert client.get("/healthz").status_code == 200
+            return posts, KEEPALIVE_REQUESTS / (time.perf_counter() - started)
+    finally:
+        sink.stop()
+
+
+def _json_body(spans: list[ReadableSpan]) -> str:
+    from google.protobuf import json_format
+
+    text = json_format.MessageToJson(encode_spans(spans), indent=None)
+    document = json.loads(text)
+    for resource in document["resourceSpans"]:  # OTLP/JSON ids are hex, not protobuf JSON's base64
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if span.get(key):
+                        span[key] = base64.b64decode(span[key]).hex()
+    return json.dumps(document)
+
+
+def http_accept_rate(url: str, bodies: list[bytes], root: str | None) -> float:
+    """Spans/s accepted over OTLP/HTTP protobuf from CLIENTS keep-alive clients (queue holds all)."""
+    total = bodies_spans(bodies)
+    sink = SinkProcess(url, root, queue_spans=str(total + 1000))
+    try:
+        def client(k: int) -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{sink.http_port}", timeout=60) as http:
+                for body in bodies[k::CLIENTS]:
+                    response = http.post("/v1/traces", content=body, headers=PROTOBUF_HEADERS)
+                    assert response.status_code == 200, response.status_code
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return total / (time.perf_counter() - started)
+    finally:
+        sink.stop()
+
+
+PROTOBUF_HEADERS = {"Content-Type": "application/x-protobuf"}
+
+
+def before_after(server: str, bodies: list[bytes]) -> None:
+    """Keep-alive JSON requests/s and HTTP accept rate, old sink vs this one, ROUNDS interleaved rounds."""
+    if not Path(BEFORE_ROOT, "otel_agent", "sink").is_dir():
+        print(f"(no checkout at {BEFORE_ROOT}: before/after skipped)")
+        return
+    for _ in range(ROUNDS):
+        for label, root in (("before", BEFORE_ROOT), ("after", None)):
+            rps, probes = keepalive_rate(fresh_database(server), root)
+            http = http_accept_rate(fresh_database(server), bodies, root)
+            grpc_rates = sink_rates(fresh_database(server), bodies, bodies_spans(bodies), 1, root)
+            accepted, written = grpc_rates["accepted"], grpc_rates["written"]
+            print(f"{label:6}: one keep-alive connection: {rps:5,.0f} OTLP/JSON posts/s, "
+                  f"{probes:5,.0f} GET/s; OTLP/HTTP protobuf accepted {http:8,.0f} spans/s ({CLIENTS} "
+                  f"clients); OTLP/gRPC accepted {accepted:8,.0f}, written to PostgreSQL {written:8,.0f}"
+                  f" spans/s [{load()}]", flush=True)  # fmt: skip
+
+
+def default_queue_burst(server: str, bodies: list[bytes]) -> None:
+    """Ten times the default queue in one burst (the requests repeat: duplicates cost the same)."""
+    queue = Settings().sink_queue_spans
+    per_body = bodies_spans(bodies) / len(bodies)
+    repeat = int(10 * queue / per_body / len(bodies)) + 1
+    burst_bodies = (bodies * repeat)[: int(10 * queue / per_body) + 1]
+    total = bodies_spans(burst_bodies)
+    b = burst(fresh_database(server), burst_bodies, total)
+    print(f"10x burst at the default queue ({queue:,} spans): {total:,} spans, {b['refusals']:.0f} requests "
+          f"refused and resent, none lost, {b['rate']:,.0f} spans/s; RSS {b['idle_mib']:.0f} MiB idle, "
+          f"{b['peak_mib']:.0f} MiB peak [{load()}]", flush=True)  # fmt: skip
+
+
+def main_compare() -> None:
+    spans = make_spans(RUNS)
+    bodies = [encode_spans(spans[i : i + 512]).SerializeToString() for i in range(0, len(spans), 512)]
+    with postgres_server() as server:
+        before_after(server, bodies)
+        default_queue_burst(server, bodies)

@@ -78,6 +78,9 @@ def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str |
     return raw or default
 
 
+JOURNAL_DIR = "otel-agent-data/sink-journal"  # the sink's journal (docs/sink.md)
+
+
 @dataclass(frozen=True)
 class Settings:
     """otel-agent's configuration; build it with ``Settings.from_env()`` (or directly in tests)."""
@@ -93,7 +96,7 @@ class Settings:
     sink_grpc_endpoint: str = "0.0.0.0:4317"
     sink_http_endpoint: str = "0.0.0.0:4318"
     sink_database_url: str | None = None  # None: the store's own database URL
-    sink_queue_spans: int = 100_000  # bound of the in-memory queue; full -> UNAVAILABLE / 503
+    sink_queue_spans: int = 10_000  # bound of the in-memory queue; full -> RESOURCE_EXHAUSTED / 429
     sink_batch_spans: int = 5_000  # spans per materialiser call (larger batches write faster)
     sink_writers: int = 1  # writer threads (more only contend on one PostgreSQL; see docs/benchmarks.md)
     sink_grpc_workers: int = 8  # gRPC handler threads
@@ -103,6 +106,10 @@ class Settings:
     sink_bearer_token: str | None = None
     sink_tls_cert_file: str | None = None
     sink_tls_key_file: str | None = None
+    sink_journal_dir: str = JOURNAL_DIR  # requests wait here until written; "none": off
+    sink_journal_max_mb: float = 1024.0  # beyond, requests are refused with a retry delay
+    sink_journal_fsync: bool = False  # fsync each request before answering (survives a power cut too)
+    sink_keep_non_agent_spans: bool = False  # also store spans of traces with no agent run (as orphan steps)
     # `otel-agent api` (docs/api.md): the operator HTTP API and its links to Grafana.
     api_host: str = "127.0.0.1"
     api_port: int = 8321
@@ -147,7 +154,7 @@ class Settings:
             sink_grpc_endpoint=_str(env, "OTEL_AGENT_SINK_GRPC_ENDPOINT", "0.0.0.0:4317") or "",
             sink_http_endpoint=_str(env, "OTEL_AGENT_SINK_HTTP_ENDPOINT", "0.0.0.0:4318") or "",
             sink_database_url=_str(env, "OTEL_AGENT_SINK_DATABASE_URL"),
-            sink_queue_spans=_int(env, "OTEL_AGENT_SINK_QUEUE_SPANS", 100_000, 1),
+            sink_queue_spans=_int(env, "OTEL_AGENT_SINK_QUEUE_SPANS", 10_000, 1),
             sink_batch_spans=_int(env, "OTEL_AGENT_SINK_BATCH_SPANS", 5_000, 1),
             sink_writers=_int(env, "OTEL_AGENT_SINK_WRITERS", 1, 1),
             sink_grpc_workers=_int(env, "OTEL_AGENT_SINK_GRPC_WORKERS", 8, 1),
@@ -157,6 +164,10 @@ class Settings:
             sink_bearer_token=_str(env, "OTEL_AGENT_SINK_BEARER_TOKEN"),
             sink_tls_cert_file=_str(env, "OTEL_AGENT_SINK_TLS_CERT_FILE"),
             sink_tls_key_file=_str(env, "OTEL_AGENT_SINK_TLS_KEY_FILE"),
+            sink_journal_dir=_str(env, "OTEL_AGENT_SINK_JOURNAL_DIR", JOURNAL_DIR) or "none",
+            sink_journal_max_mb=_float(env, "OTEL_AGENT_SINK_JOURNAL_MAX_MB", 1024.0),
+            sink_journal_fsync=_bool(env, "OTEL_AGENT_SINK_JOURNAL_FSYNC", False),
+            sink_keep_non_agent_spans=_bool(env, "OTEL_AGENT_SINK_KEEP_NON_AGENT_SPANS", False),
             api_host=_str(env, "OTEL_AGENT_API_HOST", "127.0.0.1") or "127.0.0.1",
             api_port=_int(env, "OTEL_AGENT_API_PORT", 8321, 1),
             grafana_url=_str(env, "OTEL_AGENT_GRAFANA_URL"),

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -17,6 +23,7 @@ from otel_agent.record import SpanRecord
 from otel_agent.settings import Settings
 from otel_agent.sink.metrics import SinkMetrics
 from otel_agent.sink.service import SinkService
+from tests.services import free_port, wait_for_port
 
 T0 = 1_700_000_000_000_000_000
 
@@ -50,7 +57,10 @@ def pb_request(spans: Sequence[Span], service: str = "svc") -> ExportTraceServic
 
 def sink_settings(**overrides: Any) -> Settings:
     base = Settings(
-        sink_grpc_endpoint="127.0.0.1:0", sink_http_endpoint="127.0.0.1:0", sink_shutdown_timeout_s=10
+        sink_grpc_endpoint="127.0.0.1:0",
+        sink_http_endpoint="127.0.0.1:0",
+        sink_shutdown_timeout_s=10,
+        sink_journal_dir=tempfile.mkdtemp(prefix="otel-agent-sink-journal-"),
     )
     return replace(base, **overrides)
 
@@ -99,3 +109,43 @@ def counter(metrics: SinkMetrics, name: str) -> float:
     """A metric's value summed over its label sets, read back from the Prometheus registry."""
     samples = (s for family in metrics.registry.collect() for s in family.samples)
     return sum(s.value for s in samples if s.name == name)
+
+
+class SinkProcess:
+    """``python -m otel_agent.sink`` as a real process on loopback ports; RSS readable, killable."""
+
+    def __init__(self, database_url: str, work_dir: Path, **env: str) -> None:
+        self.grpc_port, self.http_port = free_port(), free_port()
+        endpoints = ["--grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
+                     "--http-endpoint", f"127.0.0.1:{self.http_port}"]  # fmt: skip
+        command = [sys.executable, "-m", "otel_agent.sink", *endpoints, "--database-url", database_url]
+        environ = {**os.environ, "OTEL_AGENT_SINK_JOURNAL_DIR": str(work_dir / "journal")}
+        environ.update({f"OTEL_AGENT_SINK_{k.upper()}": v for k, v in env.items()})
+        self.log = (work_dir / "sink.log").open("ab")
+        self.process = subprocess.Popen(command, env=environ, cwd=work_dir, stdout=self.log, stderr=self.log)
+        if not wait_for_port(self.http_port, 60) or not wait_for_port(self.grpc_port, 10):
+            self.kill()
+            raise RuntimeError(f"the sink did not start: {(work_dir / 'sink.log').read_text()[-2000:]}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(30)
+        self.log.close()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(60)
+        self.log.close()
+        return code

@@ -291,7 +291,8 @@ def sink_process(database_url: str, work_dir: Path) -> tuple[ServiceProcess, str
         f"--http-endpoint=127.0.0.1:{http_port}", f"--database-url={database_url}",
     ]  # fmt: skip
     http = f"http://127.0.0.1:{http_port}"
-    process = ServiceProcess(args, {}, work_dir / "sink.log", f"{http}/readyz")
+    journal = {"OTEL_AGENT_SINK_JOURNAL_DIR": str(work_dir / "sink-journal")}  # not the checkout's
+    process = ServiceProcess(args, journal, work_dir / "sink.log", f"{http}/readyz")
     return process, f"127.0.0.1:{grpc_port}", http
 
 

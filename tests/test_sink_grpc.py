@@ -102,7 +102,7 @@ def test_invalid_spans_get_partial_success_and_valid_ones_are_kept() -> None:
     assert sorted(writer.span_ids()) == ["0000000000000001", "0000000000000004"]
 
 
-def test_full_queue_answers_unavailable_with_retry_info_in_both_trailers() -> None:
+def test_full_queue_answers_resource_exhausted_with_retry_info_in_both_trailers() -> None:
     writer = GatedWriter()
     writer.open.clear()
     with running_sink(
@@ -117,7 +117,7 @@ def test_full_queue_answers_unavailable_with_retry_info_in_both_trailers() -> No
         writer.open.set()
         channel.close()
     error = refused.value
-    assert error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
     trailers = dict(error.trailing_metadata())  # type: ignore[attr-defined]
     rich = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     info = error_details_pb2.RetryInfo()
@@ -130,7 +130,7 @@ def test_full_queue_answers_unavailable_with_retry_info_in_both_trailers() -> No
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_real_exporter_backs_off_on_a_flood_and_loses_nothing(transport: str) -> None:
     """One client floods a slow sink: refused batches are retried by the exporter until accepted
-    (gRPC: UNAVAILABLE + RetryInfo; HTTP: 503 + Retry-After)."""
+    (gRPC: RESOURCE_EXHAUSTED + RetryInfo; HTTP: 429 + Retry-After)."""
     writer = GatedWriter()
     writer.open.clear()
     batches = [sdk_spans(50) for _ in range(6)]
@@ -149,7 +149,7 @@ def test_real_exporter_backs_off_on_a_flood_and_loses_nothing(transport: str) ->
 
         sender = threading.Thread(target=flood)
         sender.start()
-        assert wait_until(lambda: counter(sink.metrics, "otel_agent_sink_spans_refused_total") > 0)
+        assert wait_until(lambda: counter(sink.metrics, "otel_agent_sink_requests_refused_total") > 0)
         writer.open.set()  # the database recovers
         sender.join(60)
         exporter.shutdown()

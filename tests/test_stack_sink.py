@@ -238,6 +238,7 @@ ONLY_ON_TROUBLE = {
     "otel_agent_runs_stalled_total",  # counted by a sweep; tests/test_stack_alerts.py makes one
     "otel_agent_sink_write_retries_total",
     "otel_agent_sink_spans_refused_total",
+    "otel_agent_sink_requests_refused_total",  # most refusals come before decoding: counted per request
     "otelcol_exporter_send_failed_spans_total",
     "otelcol_receiver_refused_spans_total",
     "otelcol_exporter_enqueue_failed_spans_total",

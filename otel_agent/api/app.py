@@ -19,6 +19,7 @@ from otel_agent.api.routes import audit, failures, health, metrics, purge, repor
 from otel_agent.api.schemas import Problem
 from otel_agent.api.tokens import TokenStore
 from otel_agent.api.ui import install as install_ui
+from otel_agent.api.workspace_db import bind_workspaces
 from otel_agent.guard import record_failure
 
 API_PREFIX = "/api/v1"
@@ -38,6 +39,7 @@ def create_app(engine: sa.Engine, config: ApiConfig | None = None) -> FastAPI:
         description="Runs, failures, cost, user activity, audit trail and health of AI agent pipelines.",
         responses=_ERRORS,  # type: ignore[arg-type]
     )
+    bind_workspaces(engine)
     app.state.engine = engine
     app.state.config = config or ApiConfig()
     app.state.tokens = TokenStore(engine)

@@ -12,13 +12,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from otel_agent.api.auth import Principal, Role
 from otel_agent.api.config import ApiConfig
 from otel_agent.api.tokens import TokenStore
+from otel_agent.api.workspace_db import for_workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `otel-agent api token create`.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def engine(request: Request) -> sa.Engine:
-    return request.app.state.engine
+    """The store; bound to the caller's workspace once a token was checked (row-level security on
+    PostgreSQL: workspace_db.py). Routes name their caller before the engine, so it is known here."""
+    workspace = getattr(request.state, "workspace", None)
+    if workspace is None:
+        return request.app.state.engine
+    return for_workspace(request.app.state.engine, workspace)
 
 
 def config(request: Request) -> ApiConfig:
@@ -35,6 +41,7 @@ def principal(
     found = tokens.verify(credentials.credentials)
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers=_CHALLENGE)
+    request.state.workspace = found.workspace  # what engine() binds the request's transactions to
     return found
 
 

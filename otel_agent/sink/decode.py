@@ -37,7 +37,8 @@ class DecodeResult:
     def reject(self, where: str, reason: str) -> None:
         self.rejected += 1
         if len(self.reasons) < MAX_REASONS:
-            self.reasons.append(f"{where}: {reason}")
+            # A reason may quote the client's text: keep it valid UTF-8 (a lone surrogate is not).
+            self.reasons.append(f"{where}: {reason[:300]}".encode("utf-8", "replace").decode("utf-8"))
 
     def error_message(self) -> str:
         """The OTLP partial-success message: empty when nothing was rejected."""

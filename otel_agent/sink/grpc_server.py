@@ -1,9 +1,11 @@
 """OTLP/gRPC TraceService receiver: decode, enqueue, answer. Persistence happens elsewhere.
 
-Backpressure per the OTLP spec: a full queue answers UNAVAILABLE with a RetryInfo delay, sent both
-in the standard ``grpc-status-details-bin`` trailer (read by the Collector and Go/Java exporters) and as
+Backpressure per the OTLP spec, checked before the request is decoded: a full queue answers
+RESOURCE_EXHAUSTED, a sink shutting down or a full journal UNAVAILABLE, both with a RetryInfo delay (an
+OTLP client retries RESOURCE_EXHAUSTED only when it carries one), sent both in the standard
+``grpc-status-details-bin`` trailer (read by the Collector and Go/Java exporters) and as
 ``google.rpc.retryinfo-bin`` (read by the Python exporter). Oversized messages are refused by gRPC
-itself (RESOURCE_EXHAUSTED) through the server's max receive length.
+itself (RESOURCE_EXHAUSTED, without RetryInfo: not retried) through the server's max receive length.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otel_agent.sink import journal
 from otel_agent.sink.decode import decode_request
-from otel_agent.sink.intake import BearerAuth, Intake
+from otel_agent.sink.intake import BUSY, BearerAuth, Intake, Outcome, Received
 from otel_agent.sink.metrics import SinkMetrics
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -32,19 +35,23 @@ class _Status(namedtuple("_Status", ("code", "details", "trailing_metadata")), g
     """A grpc.Status for ``context.abort_with_status``."""
 
 
-def retry_later_status(retry_after_s: float, message: str) -> grpc.Status:
-    """UNAVAILABLE carrying a RetryInfo, in both trailers OTLP clients read."""
+def retry_later_status(
+    retry_after_s: float, message: str, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+) -> grpc.Status:
+    """UNAVAILABLE or RESOURCE_EXHAUSTED carrying a RetryInfo, in both trailers OTLP clients read."""
     delay = duration_pb2.Duration()
     delay.FromNanoseconds(int(retry_after_s * 1e9))
     retry_info = error_details_pb2.RetryInfo(retry_delay=delay)
     detail = any_pb2.Any()
     detail.Pack(retry_info)
-    rich = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    exhausted = code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    number = code_pb2.RESOURCE_EXHAUSTED if exhausted else code_pb2.UNAVAILABLE
+    rich = status_pb2.Status(code=number, message=message, details=[detail])
     trailers = (
         ("grpc-status-details-bin", rich.SerializeToString()),
         ("google.rpc.retryinfo-bin", retry_info.SerializeToString()),
     )
-    return _Status(grpc.StatusCode.UNAVAILABLE, message, trailers)
+    return _Status(code, message, trailers)
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -57,14 +64,33 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(  # noqa: N802 - the generated servicer's name
         self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> ExportTraceServiceResponse:
+        self.check(context)
+        return self.accept(request, context, request.SerializeToString())
+
+    def accept(
+        self, request: ExportTraceServiceRequest, context: grpc.ServicerContext, body: bytes | None
+    ) -> ExportTraceServiceResponse:
+        """Decode, journal and enqueue a checked request; ``body`` is its bytes, for the journal."""
+        received = Received(body, journal.PROTOBUF) if body is not None else None
+        outcome = self._intake.submit(decode_request(request), "grpc", received)
+        if not outcome.accepted:
+            self.retry_later(outcome, context)
+        return outcome.response()
+
+    def check(self, context: grpc.ServicerContext) -> None:
+        """Token, then room: both before the request is decoded."""
         if self._auth.enabled and not self._auth.allows(_header(context, "authorization")):
             self.metrics.request_failed("grpc", "unauthenticated")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        outcome = self._intake.submit(decode_request(request), "grpc")
-        if not outcome.accepted:
-            message = outcome.error_message
-            context.abort_with_status(retry_later_status(self._retry_after_s, message))
-        return outcome.response()
+        refusal = self._intake.admit()
+        if refusal is not None:
+            self.retry_later(refusal, context)
+
+    def retry_later(self, outcome: Outcome, context: grpc.ServicerContext) -> None:
+        self.metrics.request_refused("grpc", str(outcome.refusal))
+        busy = outcome.refusal == BUSY
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED if busy else grpc.StatusCode.UNAVAILABLE
+        context.abort_with_status(retry_later_status(self._retry_after_s, outcome.error_message, code))
 
 
 def _header(context: grpc.ServicerContext, name: str) -> str | None:
@@ -79,12 +105,13 @@ def export_handler(receiver: TraceReceiver) -> grpc.GenericRpcHandler:
     the reason (as the OTLP spec asks) rather than gRPC's generic INTERNAL deserialisation error."""
 
     def export(body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        receiver.check(context)  # a full sink refuses before parsing
         try:
             request = ExportTraceServiceRequest.FromString(body)
         except DecodeError as exc:
             receiver.metrics.request_failed("grpc", "malformed")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP protobuf trace request: {exc}")
-        return receiver.Export(request, context)
+        return receiver.accept(request, context, body)
 
     method = grpc.unary_unary_rpc_method_handler(
         export, response_serializer=ExportTraceServiceResponse.SerializeToString

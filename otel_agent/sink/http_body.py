@@ -1,16 +1,17 @@
-"""Reading an OTLP/HTTP request body safely: size limit, chunked transfer, gzip with a bomb guard.
+"""An OTLP/HTTP request body, checked: content type, gzip with a bomb guard, decoding.
 
-Every problem is an ``HttpError`` carrying the status the client should get (400, 411, 413, 415).
+Every problem is an ``HttpError`` carrying the status the client should get (400, 413, 415). Reading the
+body (HTTP framing, chunked transfer, size limit) is the server's (uvicorn) and http_app.py's job.
 """
 
 from __future__ import annotations
 
 import zlib
-from io import BufferedIOBase
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from otel_agent.sink import journal
 from otel_agent.sink.decode import DecodeResult, decode_request
 from otel_agent.sink.otlp_json import MalformedBody, decode_json
 
@@ -30,57 +31,34 @@ def media_type(content_type: str | None) -> str:
     """The OTLP encoding named by a Content-Type header; 415 for anything else."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media not in (PROTOBUF, JSON):
-        raise HttpError(415, "media_type", f"Content-Type must be {PROTOBUF} or {JSON}, got {media!r}")
+        raise HttpError(415, "media_type", f"Content-Type must be {PROTOBUF} or {JSON}, got {media[:60]!r}")
     return media
 
 
-def read_body(stream: BufferedIOBase, length: str | None, chunked: bool, limit: int) -> bytes:
-    """The raw body, from a Content-Length or chunked transfer, never more than ``limit`` bytes."""
-    if chunked:
-        return _read_chunked(stream, limit)
-    if length is None:
-        raise HttpError(411, "malformed", "Content-Length or chunked Transfer-Encoding is required")
-    try:
-        size = int(length)
-    except ValueError:
-        raise HttpError(400, "malformed", f"bad Content-Length {length!r}") from None
-    if size < 0:
-        raise HttpError(400, "malformed", f"bad Content-Length {length!r}")
-    if size > limit:
-        raise HttpError(413, "too_large", f"request body of {size} bytes exceeds the {limit}-byte limit")
-    body = stream.read(size)
-    if len(body) != size:
-        raise HttpError(400, "malformed", f"body ended after {len(body)} of {size} bytes")
-    return body
+def content_encoding(header: str | None) -> str:
+    """identity or gzip; 415 for anything else."""
+    encoding = (header or "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        got = encoding[:40]
+        raise HttpError(415, "media_type", f"Content-Encoding must be gzip or identity, got {got!r}")
+    return encoding
 
 
-def _read_chunked(stream: BufferedIOBase, limit: int) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        line = stream.readline(1024)
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise HttpError(400, "malformed", "bad chunk size line") from None
-        if size == 0:
-            while stream.readline(1024).strip():  # trailers, up to the blank line
-                pass
-            return b"".join(parts)
-        total += size
-        if total > limit:
-            raise HttpError(413, "too_large", f"chunked request body exceeds the {limit}-byte limit")
-        parts.append(stream.read(size))
-        stream.readline(8)  # the CRLF after each chunk
+def journal_kind(media: str, encoding: str) -> int:
+    """How the journal labels a body, so a replay decodes it the same way."""
+    kind = journal.JSON if media == JSON else journal.PROTOBUF
+    return kind | (journal.GZIP if encoding == "gzip" else 0)
 
 
-def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+def media_of(kind: int) -> tuple[str, str]:
+    """(media, encoding) of a journal kind."""
+    return (JSON if kind & journal.JSON else PROTOBUF), ("gzip" if kind & journal.GZIP else "identity")
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     """Undo Content-Encoding (identity or gzip); a body that inflates past ``limit`` gets 413."""
-    encoding = (encoding or "identity").strip().lower()
     if encoding == "identity":
         return body
-    if encoding != "gzip":
-        raise HttpError(415, "media_type", f"Content-Encoding must be gzip or identity, got {encoding!r}")
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(body, limit + 1)

@@ -39,13 +39,19 @@ class SinkMetrics:
             "refused": "Valid spans refused with retry-later (queue full)",
             "written": "Spans materialised",
             "dropped": "Spans the materialiser could not write, even alone",
+            "skipped": "Spans not materialised: they belong to no agent run",
         }
         spans = {k: meter.create_counter(f"otel_agent.sink.spans.{k}", "{span}", v) for k, v in texts.items()}
         self._received, self._rejected, self._refused = spans["received"], spans["rejected"], spans["refused"]
-        self._written, self._dropped = spans["written"], spans["dropped"]
+        self._written, self._dropped, self._skipped = spans["written"], spans["dropped"], spans["skipped"]
         self._retries = meter.create_counter("otel_agent.sink.write.retries", "{retry}", "Write retries")
         self._bad_requests = meter.create_counter(
             "otel_agent.sink.requests.failed", "{request}", "Requests refused whole (malformed, auth, size)"
+        )
+        self._retry_later = meter.create_counter(
+            "otel_agent.sink.requests.refused",
+            "{request}",
+            "Requests answered retry-later (queue or journal full, shutting down), most before decoding",
         )
         self._latency = meter.create_histogram(
             "otel_agent.sink.write.duration",
@@ -81,6 +87,10 @@ class SinkMetrics:
     def refused(self, count: int, transport: str) -> None:
         self._refused.add(count, {SINK_TRANSPORT: transport})
 
+    def request_refused(self, transport: str, reason: str) -> None:
+        # reason: busy (queue full) or unavailable (journal full, shutting down).
+        self._retry_later.add(1, {SINK_TRANSPORT: transport, SINK_REASON: reason})
+
     def request_failed(self, transport: str, reason: str) -> None:
         # reason is one of a fixed few (malformed, unauthenticated, too_large, media_type): bounded.
         self._bad_requests.add(1, {SINK_TRANSPORT: transport, SINK_REASON: reason})
@@ -91,6 +101,10 @@ class SinkMetrics:
 
     def retry(self) -> None:
         self._retries.add(1)
+
+    def skipped(self, count: int) -> None:
+        if count:
+            self._skipped.add(count)
 
     def dropped(self, count: int) -> None:
         self._dropped.add(count)

@@ -21,6 +21,19 @@ from otel_agent.sink.decode import DecodeResult, attributes_dict, span_record
 _ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}
 
 
+# What ParseDict raises on hostile input: ParseError mostly; a lone surrogate ("\ud800") or a string
+# where an object belongs can surface from protobuf's C extension as UnicodeEncodeError or SystemError.
+_PARSE_ERRORS = (json_format.ParseError, ValueError, TypeError, AttributeError, SystemError)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, json_format.ParseError):
+        return str(exc)
+    if isinstance(exc, (UnicodeError, SystemError)):
+        return "a string is not valid UTF-8 (a lone surrogate?) or a field has the wrong JSON type"
+    return f"a field has the wrong JSON type ({type(exc).__name__})"
+
+
 class MalformedBody(ValueError):
     """The body is not an OTLP/JSON ExportTraceServiceRequest; the message says why."""
 
@@ -57,13 +70,16 @@ def _list_field(document: Any, name: str) -> list[Any]:
     return value
 
 
-def _parse(document: dict[str, Any], message_type: Any, skip: str) -> Any:
+def _parse(document: Any, message_type: Any, skip: str) -> Any:
     # Parse all but the nested list we walk ourselves; a bad resource or scope makes a bad body.
+    if not isinstance(document, dict):
+        name = message_type.DESCRIPTOR.name
+        raise MalformedBody(f"each {name} must be a JSON object, got {type(document).__name__}")
     rest = {k: v for k, v in document.items() if k != skip}
     try:
         return json_format.ParseDict(rest, message_type(), ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise MalformedBody(f"invalid {message_type.DESCRIPTOR.name}: {exc}") from None
+    except _PARSE_ERRORS as exc:
+        raise MalformedBody(f"invalid {message_type.DESCRIPTOR.name}: {_why(exc)}") from None
 
 
 def _span(document: Any) -> Span:
@@ -80,10 +96,10 @@ def _span(document: Any) -> Span:
         _known_enum_name(status.get("code"), Status.StatusCode.keys(), "status code")
     try:
         span = json_format.ParseDict(fields, Span(), ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise ValueError(str(exc)) from None
     except RecursionError:
         raise ValueError("span attributes are nested too deeply") from None
+    except _PARSE_ERRORS as exc:
+        raise ValueError(_why(exc)) from None
     span.trace_id, span.span_id, span.parent_span_id = ids["traceId"], ids["spanId"], ids["parentSpanId"]
     return span
 

@@ -4,16 +4,27 @@ A request's spans are admitted all together or not at all, so a full queue never
 request: the receiver answers "retry later" and the client resends the whole request. A request larger
 than the whole capacity is still admitted into an empty queue, so it can never be refused forever; the
 queue is therefore bounded by capacity plus one request (itself bounded by the request-size limit).
+
+Each chunk may carry a ticket (its journal segment, journal.py); a batch taken says how many of its
+records came from each ticket, so the writer can tell the journal what is now in the database.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 
 from otel_agent.record import SpanRecord
+
+
+class Batch(list[SpanRecord]):
+    """Records taken together, with how many came from each journal ticket."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tickets: Counter[int] = Counter()
 
 
 class SpanQueue:
@@ -21,7 +32,7 @@ class SpanQueue:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._chunks: deque[Sequence[SpanRecord]] = deque()
+        self._chunks: deque[tuple[Sequence[SpanRecord], int | None]] = deque()
         self._depth = 0
         self._closed = False
         self._cond = threading.Condition()
@@ -34,7 +45,12 @@ class SpanQueue:
     def closed(self) -> bool:
         return self._closed
 
-    def offer(self, records: Sequence[SpanRecord]) -> bool:
+    @property
+    def full(self) -> bool:
+        """No room for another request: checked before reading or decoding one."""
+        return self._depth >= self.capacity
+
+    def offer(self, records: Sequence[SpanRecord], ticket: int | None = None) -> bool:
         """Admit every record or none; False when full or closed (the caller asks for a retry)."""
         if not records:
             return not self._closed
@@ -43,12 +59,12 @@ class SpanQueue:
                 return False
             if self._depth and self._depth + len(records) > self.capacity:
                 return False
-            self._chunks.append(records)
+            self._chunks.append((records, ticket))
             self._depth += len(records)
             self._cond.notify()
             return True
 
-    def take(self, max_records: int, timeout_s: float, linger_s: float = 0.0) -> list[SpanRecord]:
+    def take(self, max_records: int, timeout_s: float, linger_s: float = 0.0) -> Batch:
         """Up to ``max_records`` records, waiting up to ``timeout_s`` for the first and then up to
         ``linger_s`` more for the batch to fill (fewer, larger transactions); [] if none came."""
         deadline = time.monotonic() + timeout_s
@@ -56,13 +72,15 @@ class SpanQueue:
             while not self._chunks:
                 remaining = deadline - time.monotonic()
                 if self._closed or remaining <= 0:
-                    return []
+                    return Batch()
                 self._cond.wait(remaining)
             batch = self._pop(max_records)
             fill_deadline = time.monotonic() + linger_s
             while len(batch) < max_records and not self._closed:
                 if self._chunks:
-                    batch.extend(self._pop(max_records - len(batch)))
+                    more = self._pop(max_records - len(batch))
+                    batch.extend(more)
+                    batch.tickets.update(more.tickets)
                     continue
                 remaining = fill_deadline - time.monotonic()
                 if remaining <= 0:
@@ -70,15 +88,17 @@ class SpanQueue:
                 self._cond.wait(remaining)
             return batch
 
-    def _pop(self, max_records: int) -> list[SpanRecord]:
-        batch: list[SpanRecord] = []
+    def _pop(self, max_records: int) -> Batch:
+        batch = Batch()
         while self._chunks and len(batch) < max_records:
-            chunk = self._chunks.popleft()
+            chunk, ticket = self._chunks.popleft()
             room = max_records - len(batch)
             if len(chunk) > room:  # split: the rest stays at the head, order kept
-                self._chunks.appendleft(chunk[room:])
+                self._chunks.appendleft((chunk[room:], ticket))
                 chunk = chunk[:room]
             batch.extend(chunk)
+            if ticket is not None:
+                batch.tickets[ticket] += len(chunk)
         self._depth -= len(batch)
         return batch
 

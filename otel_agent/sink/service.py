@@ -1,16 +1,15 @@
 """The sink service: queue, writer threads, gRPC and HTTP receivers, started and stopped together.
 
-Shutdown order keeps the promise "nothing accepted is lost": stop taking new requests (gRPC lets the
+Every accepted request is in the journal (journal.py) before it is acknowledged; at start, what the last
+process left there is replayed (replay.py). Shutdown order: stop taking new requests (gRPC lets the
 in-flight ones finish within a grace period, HTTP stops accepting), close the queue, then let the writers
 flush it within the shutdown budget. Spans still unwritten when the budget runs out (database down) are
-counted and logged as lost, never dropped quietly.
+counted and logged; they stay in the journal and are written after the next start.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,13 @@ import grpc
 
 from otel_agent.settings import Settings
 from otel_agent.sink.grpc_server import TraceReceiver, build_grpc_server
-from otel_agent.sink.http_server import HttpContext, SinkHttpServer
+from otel_agent.sink.http_app import HttpContext
+from otel_agent.sink.http_server import SinkHttpServer
 from otel_agent.sink.intake import BearerAuth, Intake
+from otel_agent.sink.journal import Journal
 from otel_agent.sink.metrics import SinkMetrics
 from otel_agent.sink.queue import SpanQueue
+from otel_agent.sink.replay import Replay
 from otel_agent.sink.store_writer import MaterialiserWriter
 from otel_agent.sink.writer import WriteFn, WriterPool
 
@@ -47,10 +49,16 @@ class Tls:
             raise ValueError("TLS needs both OTEL_AGENT_SINK_TLS_CERT_FILE and OTEL_AGENT_SINK_TLS_KEY_FILE")
         return cls(Path(cert).read_bytes(), Path(key).read_bytes())
 
-    def ssl_context(self, settings: Settings) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(settings.sink_tls_cert_file), str(settings.sink_tls_key_file))
-        return context
+    @staticmethod
+    def files(settings: Settings) -> tuple[str, str]:
+        return str(settings.sink_tls_cert_file), str(settings.sink_tls_key_file)
+
+
+def _journal(settings: Settings) -> Journal | None:
+    if settings.sink_journal_dir.lower() in DISABLED:
+        return None
+    max_bytes = int(settings.sink_journal_max_mb * 1024 * 1024)
+    return Journal(settings.sink_journal_dir, max_bytes, fsync=settings.sink_journal_fsync)
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:
@@ -70,6 +78,7 @@ class SinkService:
         self.settings = settings = settings or Settings.from_env()
         self.store = store
         self.queue = SpanQueue(settings.sink_queue_spans)
+        self.journal = _journal(settings)
         self.metrics = SinkMetrics(lambda: self.queue.depth, settings.sink_queue_spans)
         self.writers = WriterPool(
             self.queue,
@@ -77,8 +86,10 @@ class SinkService:
             self.metrics,
             threads=settings.sink_writers,
             batch_size=settings.sink_batch_spans,
+            on_done=self.journal.done if self.journal else None,
         )
-        self._intake = Intake(self.queue, self.metrics)
+        self._intake = Intake(self.queue, self.metrics, self.journal)
+        self._replay: Replay | None = None
         self._auth = BearerAuth(settings.sink_bearer_token)
         self._grpc: grpc.Server | None = None
         self._http: SinkHttpServer | None = None
@@ -94,16 +105,21 @@ class SinkService:
         return cls(store, settings, store)
 
     def ready(self) -> bool:
-        """Accepting and able to write: not closing, the queue not full, no write failing."""
-        queue = self.queue
-        return not queue.closed and queue.depth < queue.capacity and self.writers.healthy
+        """Accepting and able to write: not closing, neither queue nor journal full, no write failing."""
+        journal_full = self.journal is not None and self.journal.full()
+        return self._intake.admit() is None and not journal_full and self.writers.healthy
 
     def start(self) -> None:
         tls = Tls.from_settings(self.settings)
+        if self.journal is not None:
+            left = self.journal.open()
+            self._replay = Replay(self.journal, self.queue, left, self.settings.sink_max_request_bytes)
         if self.store is not None:
             self.store.prepare()
             self.store.start()
         self.writers.start()
+        if self._replay is not None:
+            self._replay.start()
         if self.settings.sink_grpc_endpoint.lower() not in DISABLED:
             self._start_grpc(tls)
         if self.settings.sink_http_endpoint.lower() not in DISABLED:
@@ -121,20 +137,20 @@ class SinkService:
         )
         self._grpc.start()
 
+    def http_context(self) -> HttpContext:
+        """What the OTLP/HTTP app needs from this sink."""
+        settings = self.settings
+        return HttpContext(
+            self._intake, self._auth, self.metrics, settings.sink_max_request_bytes,
+            settings.sink_retry_after_s, self.ready,
+        )  # fmt: skip
+
     def _start_http(self, tls: Tls | None) -> None:
-        context = HttpContext(
-            self._intake,
-            self._auth,
-            self.metrics,
-            self.settings.sink_max_request_bytes,
-            self.settings.sink_retry_after_s,
-            self.ready,
-        )
-        ssl_context = tls.ssl_context(self.settings) if tls else None
-        self._http = SinkHttpServer(split_endpoint(self.settings.sink_http_endpoint), context, ssl_context)
-        self.http_port = self._http.server_address[1]
-        serve = functools.partial(self._http.serve_forever, poll_interval=0.05)  # quick shutdown
-        threading.Thread(target=serve, name="otel-agent-sink-http", daemon=True).start()
+        files = Tls.files(self.settings) if tls else None
+        address = split_endpoint(self.settings.sink_http_endpoint)
+        self._http = SinkHttpServer(address, self.http_context(), files)
+        self.http_port = self._http.port
+        self._http.start()
 
     def stop(self, timeout_s: float | None = None) -> bool:
         """Stop intake, flush the queue; True when every accepted span was written."""
@@ -144,9 +160,12 @@ class SinkService:
         if self._grpc is not None:
             self._grpc.stop(GRPC_GRACE_S).wait()
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
+        if self._replay is not None:
+            self._replay.stop()
         flushed = self.writers.stop(budget)
+        if self.journal is not None:
+            self.journal.close()
         if self.store is not None:
             self.store.stop()
         self.metrics.shutdown()

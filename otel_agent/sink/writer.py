@@ -4,7 +4,9 @@ The write callable is the only thing that persists (the store's materialiser); t
 retry and account. A failure that looks transient (database down, connection lost, locked) is retried
 with capped exponential backoff for as long as it lasts: the queue then fills and the receivers answer
 "retry later", so nothing is lost silently. Any other failure is bisected until the spans that fail even
-on their own are found; only those are dropped, each logged and counted.
+on their own are found; only those are dropped, each logged and counted. Once a batch is handled
+(written, or its poison spans dropped) the journal hears which of its segments' spans are done; a batch
+abandoned at shutdown is not reported, so it stays in the journal for the next start.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import exc as sa_exc
@@ -24,6 +26,7 @@ from otel_agent.sink.ratelog import RateLimitedLog
 from otel_agent.store.materialiser import StoreUnavailable
 
 WriteFn = Callable[[Sequence[SpanRecord]], object]  # may return something with .rejected (WriteResult)
+DoneFn = Callable[[Mapping[int, int]], None]  # journal tickets -> spans of them now handled
 
 _log = logging.getLogger(__name__)
 
@@ -61,11 +64,13 @@ class WriterPool:
         retry_initial_s: float = 0.1,
         retry_max_s: float = 5.0,
         transient: Callable[[Exception], bool] = is_transient,
+        on_done: DoneFn | None = None,
     ) -> None:
         self._queue, self._write_fn, self._metrics = queue, write, metrics
         self._batch_size, self._linger_s = batch_size, linger_s
         self._retry_initial_s, self._retry_max_s = retry_initial_s, retry_max_s
         self._transient = transient
+        self._on_done = on_done
         self._abandon = threading.Event()  # set when shutdown gives up waiting on a failing database
         self._failing_threads: set[int] = set()  # threads whose last write failed transiently
         self._lock = threading.Lock()
@@ -107,38 +112,46 @@ class WriterPool:
                 if not batch:
                     continue
                 try:
-                    self._write(batch)
+                    handled = self._write(batch)
                 except Exception as exc:  # a bug of ours: the thread must live on; the batch is counted
                     self._lose(batch, f"internal error {exc!r}")
+                    handled = True  # replaying it would hit the same bug
+                if handled and self._on_done is not None and batch.tickets:
+                    self._on_done(batch.tickets)
 
-    def _write(self, batch: Sequence[SpanRecord]) -> None:
+    def _write(self, batch: Sequence[SpanRecord]) -> bool:
+        """Write (or drop the spans that cannot be written); False when abandoned at shutdown."""
         delay = self._retry_initial_s
         while True:
             try:
                 started = time.perf_counter()
                 result = self._write_fn(batch)
-                self._account(len(batch), getattr(result, "rejected", 0), time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                rejected, skipped = getattr(result, "rejected", 0), getattr(result, "skipped", 0)
+                self._account(len(batch), rejected, skipped, seconds)
                 self._set_failing(False)
-                return
+                return True
             except Exception as exc:
                 if not self._transient(exc):
-                    self._isolate(batch, exc)
-                    return
+                    return self._isolate(batch, exc)
                 self._set_failing(True)
                 self._metrics.retry()
                 self._ratelog.log(logging.WARNING, "transient", "sink write failed, retrying: %r", exc)
             if self._abandon.wait(delay):
                 self._lose(batch, "database unavailable until shutdown")
-                return
+                return False
             delay = min(delay * 2, self._retry_max_s)
 
-    def _account(self, size: int, rejected: object, seconds: float) -> None:
-        # The materialiser returns WriteResult(written, rejected): records it could not store even alone.
+    def _account(self, size: int, rejected: object, skipped: object, seconds: float) -> None:
+        # The materialiser returns WriteResult(written, rejected): records it could not store even alone;
+        # the sink's writer adds the spans it skipped as belonging to no agent run.
         dropped = rejected if isinstance(rejected, int) else 0
+        skipped = skipped if isinstance(skipped, int) else 0
         if dropped:
             self._ratelog.log(logging.ERROR, "rejected", "materialiser rejected %d span(s)", dropped)
             self._metrics.dropped(dropped)
-        self._metrics.written(size - dropped, seconds)
+        self._metrics.skipped(skipped)
+        self._metrics.written(size - dropped - skipped, seconds)
 
     def _set_failing(self, failing: bool) -> None:
         with self._lock:
@@ -147,16 +160,16 @@ class WriterPool:
             else:
                 self._failing_threads.discard(threading.get_ident())
 
-    def _isolate(self, batch: Sequence[SpanRecord], exc: Exception) -> None:
+    def _isolate(self, batch: Sequence[SpanRecord], exc: Exception) -> bool:
         """Bisect a batch that failed for a non-transient reason, so only bad spans are dropped."""
         if len(batch) == 1:
             span = batch[0]
             _log.error("dropping span %s/%s that cannot be written: %r", span.trace_id, span.span_id, exc)
             self._metrics.dropped(1)
-            return
+            return True
         middle = len(batch) // 2
-        self._write(batch[:middle])
-        self._write(batch[middle:])
+        first = self._write(batch[:middle])
+        return self._write(batch[middle:]) and first
 
     def _lose(self, batch: Sequence[SpanRecord], why: str) -> None:
         with self._lock:

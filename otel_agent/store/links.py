@@ -2,6 +2,8 @@
 
 * ``relink``: steps stored with run_id NULL (their parent had not arrived) get their run once a parent
   in the frontier (ids just written) is known; nested runs get their parent run; roots follow parents.
+* ``orphan_parents``: what the periodic sweep tries to link, newest orphans first and bounded, so spans
+  whose parents never arrive cannot hold back a late orphan that can be linked.
 * ``recompute_totals``: run totals are recomputed from the steps (never incremented), so duplicates,
   replays and late steps can never skew them.
 """
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +41,29 @@ def _run_of(conn: sa.Connection, ids: set[str]) -> dict[str, str]:
         )
         found.update({s: r for s, r in conn.execute(query)})
     return found
+
+
+SWEEP_ORPHAN_PARENTS = 10_000  # parents looked at per sweep
+FUTURE_SLACK = timedelta(minutes=10)  # a step "started" later than this ahead of now has a broken clock
+
+
+def orphan_parents(conn: sa.Connection, now: datetime, limit: int | None = None) -> set[str]:
+    """Parents of steps without a run, those of the most recently started orphans first.
+
+    Newest first, because the sweep is for orphans whose parent was written by another process moments
+    ago; an orphan whose parent has not come for days is no reason to skip a fresh one. Steps claiming to
+    start in the future (a broken clock) would sort first forever, so they are left out.
+    """
+    s = steps.c
+    newest = sa.func.max(s.started_at)
+    query = (
+        sa.select(s.parent_span_id)
+        .where(s.run_id.is_(None), s.parent_span_id.is_not(None), s.started_at <= now + FUTURE_SLACK)
+        .group_by(s.parent_span_id)
+        .order_by(newest.desc(), s.parent_span_id)
+        .limit(limit or SWEEP_ORPHAN_PARENTS)
+    )
+    return set(conn.scalars(query))
 
 
 def lookup_runs(conn: sa.Connection, ids: set[str]) -> dict[str, str | None]:

@@ -214,7 +214,7 @@ class Materialiser:
         now = now or datetime.now(timezone.utc)
         with self.engine.begin() as conn:
             stalled = _mark_stalls(conn, now, stall_after_s)
-            _relink_all(conn)
+            _relink_all(conn, now)
         for run in stalled:  # after the commit: only stalls that stick are logged and counted, each once
             _log_stall(run, stall_after_s)
             _count_stall(run)
@@ -329,13 +329,9 @@ def _log_stall(run: dict[str, Any], stall_after_s: float) -> None:
         log_run_event("otel_agent.run.stalled", logging.ERROR, message, run_context, attributes, fields)
 
 
-def _relink_all(conn: sa.Connection, limit: int = 10_000) -> None:
+def _relink_all(conn: sa.Connection, now: datetime) -> None:
     """Orphans whose parent is now known (written by another process meanwhile): link them."""
-    s = M.steps.c
-    parents = (
-        sa.select(s.parent_span_id).where(s.run_id.is_(None), s.parent_span_id.is_not(None)).limit(limit)
-    )
-    frontier = set(conn.scalars(parents))
+    frontier = links.orphan_parents(conn, now)
     known = set(links.lookup_runs(conn, frontier))
     touched = links.relink(conn, known, set())
     _lock_runs(conn, touched)
