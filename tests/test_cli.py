@@ -112,7 +112,7 @@ def test_report_by_column_model_and_tag(db: str, capsys: pytest.CaptureFixture[s
     assert (model["group"], model["runs"], model["calls"]) == ("gpt-4o", 4, 52)
     by_style = {
         g["group"]: g["runs"]
-        for g in cli_json(capsys, "report", "--database-url", db, "--since", "3650d", "--by", "style")
+        for g in cli_json(capsys, "report", "--database-url", db, "--since", "3650d", "--by", "tag:style")
     }
     assert by_style == {"noir": 3, "plain": 1}
     code, out = cli(capsys, "report", "--database-url", db, "--since", "3650d", "--by", "stage")
