@@ -77,9 +77,7 @@ def test_the_cli_purges_nested_runs_their_steps_and_failures(
     assert event["details"] == {"runs": 2, "steps": 2, "failures": 1} and event["actor"].startswith("cli")
 
 
-def test_a_dry_run_counts_the_same_and_records_nothing(
-    url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_dry_run_counts_the_same_and_records_nothing(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["purge", "--database-url", url, "--user", "erin", "--dry-run"]) == 0
     assert capsys.readouterr().out.strip() == "would delete 2 runs, 2 steps, 1 failures"
     assert counts(url) == {"otel_runs": 4, "otel_steps": 4, "otel_failures": 2}

@@ -153,9 +153,8 @@ def stalled_runs(conn: sa.Connection, include_running: bool, limit: int = 100) -
 def report_runs(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
     """The runs a report aggregates: the filter's window, every run (no limit)."""
     r = runs.c
-    columns = [
-        r.run_id, r.status, r.duration_ms, r.input_tokens, r.output_tokens, r.cost_usd, r.unpriced_calls, r.tags
-    ]  # fmt: skip
+    columns = [r.run_id, r.status, r.duration_ms, r.input_tokens, r.output_tokens, r.cost_usd, r.tags]
+    columns.append(r.unpriced_calls)
     query = sa.select(*columns, *[r[name] for name in RUN_COLUMNS if name != "status"]).where(*where.where())
     return [dict(row) for row in conn.execute(query).mappings()]
 
@@ -193,7 +192,7 @@ def user_runs(user_id: str, *scope: sa.ColumnElement[bool]) -> sa.CTE:
 
 
 def purge_runs(
-    conn: sa.Connection, doomed: sa.CTE, steps_too: Any = sa.false(), failures_too: Any = sa.false()
+    conn: sa.Connection, doomed: sa.CTE, steps_too: Any = None, failures_too: Any = None
 ) -> dict[str, int]:
     """Delete the runs ``doomed`` selects, their steps and failures, the not-yet-linked steps and failures
     of their traces (a span whose run had not arrived), and any rows the extra conditions name."""
@@ -203,6 +202,8 @@ def purge_runs(
         set(conn.execute(sa.select(runs.c.trace_id).where(one_of(conn, runs.c.run_id, run_ids))).scalars())
     )
     s, f = steps.c, failures.c
+    steps_too = sa.false() if steps_too is None else steps_too
+    failures_too = sa.false() if failures_too is None else failures_too
     step_cond = sa.or_(
         one_of(conn, s.run_id, run_ids),
         sa.and_(s.run_id.is_(None), one_of(conn, s.trace_id, trace_ids)),
