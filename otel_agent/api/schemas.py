@@ -219,7 +219,8 @@ class ProjectActivity(BaseModel):
     project: str | None
     runs: int
     failed: int
-    cost_usd: float
+    cost_usd: float = Field(description="USD of the priced LLM calls")
+    unpriced_calls: int = Field(0, description="LLM calls of a model with no known price: their cost is not in cost_usd")
 
 
 class UserActivity(BaseModel):
@@ -232,7 +233,8 @@ class UserActivity(BaseModel):
     failed: int = Field(description="failed or stalled")
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float = Field(description="USD of the priced LLM calls")
+    unpriced_calls: int = Field(0, description="LLM calls of a model with no known price: their cost is not in cost_usd")
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     projects: list[ProjectActivity]
@@ -255,7 +257,8 @@ class ReportRow(BaseModel):
     p95_s: float | None = None
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float = Field(description="USD of the priced LLM calls")
+    unpriced_calls: int = Field(0, description="LLM calls of a model with no known price: their cost is not in cost_usd")
 
 
 class Report(BaseModel):

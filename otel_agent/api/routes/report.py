@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from otel_agent.api import deps, params
 from otel_agent.api.queries.report import WorkspaceRunFilter, usage_report
 from otel_agent.api.schemas import Report, ReportRow
 from otel_agent.api.tables import utcnow
+from otel_agent.store.queries import report_grouping
 
 router = APIRouter(tags=["report"])
 _BY_HELP = "project, stage, role, status, user, trigger, provider, model, or a run tag (tag:NAME)"
@@ -32,6 +33,10 @@ def report(
     stage: params.Text = None,
     role: params.Text = None,
 ) -> Report:
+    try:
+        report_grouping(by)
+    except ValueError as exc:  # names the valid values
+        raise HTTPException(422, str(exc).replace("--by", "by")) from None
     since = utcnow() - timedelta(days=days)
     where = WorkspaceRunFilter(
         project=project, stage=stage, agent_role=role, workspace=caller.workspace, since=since
