@@ -109,8 +109,9 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 def test_reading_creates_no_database(tmp_path: Path) -> None:
     for command in (["runs"], ["report"], ["failures"], ["db", "status"], ["purge", "--user", "erin"]):
-        done = subprocess.run([*CLI, *command], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [*CLI, *command], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 1, done.stderr
         assert "no database at otel-agent-data/otel-agent.db" in done.stderr and "make demo" in done.stderr
     assert list(tmp_path.iterdir()) == []

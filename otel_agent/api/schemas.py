@@ -215,12 +215,15 @@ class HealthOut(BaseModel):
     recent_audit_events: list[AuditEventOut]
 
 
+UNPRICED_CALLS = Field(0, description="LLM calls of a model with no known price: not in cost_usd, never $0")
+
+
 class ProjectActivity(BaseModel):
     project: str | None
     runs: int
     failed: int
     cost_usd: float = Field(description="USD of the priced LLM calls")
-    unpriced_calls: int = Field(0, description="LLM calls of a model with no known price: their cost is not in cost_usd")
+    unpriced_calls: int = UNPRICED_CALLS
 
 
 class UserActivity(BaseModel):
@@ -234,7 +237,7 @@ class UserActivity(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: float = Field(description="USD of the priced LLM calls")
-    unpriced_calls: int = Field(0, description="LLM calls of a model with no known price: their cost is not in cost_usd")
+    unpriced_calls: int = UNPRICED_CALLS
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     projects: list[ProjectActivity]
@@ -258,7 +261,7 @@ class ReportRow(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: float = Field(description="USD of the priced LLM calls")
-    unpriced_calls: int = Field(0, description="LLM calls of a model with no known price: their cost is not in cost_usd")
+    unpriced_calls: int = UNPRICED_CALLS
 
 
 class Report(BaseModel):

@@ -180,14 +180,17 @@ def refresh(
     lookback_days: int = LOOKBACK_DAYS,
     max_periods: int | None = None,
     settle: timedelta = SETTLE,
+    now: datetime | None = None,
 ) -> Refreshed:
     """Rebuild the changed, settled days and hours of the last ``lookback_days`` (at most
-    ``max_periods`` of them, oldest first). Nothing to do on SQLite (its report reads the rows)."""
+    ``max_periods`` of them, oldest first). Nothing to do on SQLite (its report reads the rows).
+    ``now`` is the database's clock unless given (tests fix it, so what is "over" is the same at any hour)."""
     done = Refreshed()
     if engine.dialect.name != "postgresql":
         return done
     with engine.connect() as conn:
-        now = conn.execute(sa.select(sa.func.now())).scalar_one()
+        if now is None:
+            now = conn.execute(sa.select(sa.func.now())).scalar_one()
         todo = changed_periods(conn, now - timedelta(days=lookback_days), now - settle)
     for period, start in todo[:max_periods]:
         with engine.begin() as conn:
