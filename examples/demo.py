@@ -57,15 +57,17 @@ def stage_rows(spans: Iterable[ReadableSpan]) -> list[str]:
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for s in spans:
         a = s.attributes or {}
-        if A.PRICE_SOURCE not in a:
-            continue  # not an LLM call, or one that failed before reporting usage
+        if a.get(A.GEN_AI_OPERATION_NAME) not in A.LLM_OPERATIONS:
+            continue
+        # An SDK's retry is the same call again: its tokens and cost count, the call once (docs/counting.md)
+        new_call = int(a.get(A.RETRY_ATTEMPT, 0) or 0) <= 0
         t = totals[str(a.get(A.STAGE, "(none)"))]
-        t["calls"] += 1
+        t["calls"] += new_call
         t["input"] += a.get(A.GEN_AI_USAGE_INPUT_TOKENS, 0)
         t["cached"] += a.get(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)
         t["output"] += a.get(A.GEN_AI_USAGE_OUTPUT_TOKENS, 0)
         t["cost"] += a.get(A.COST_USD, 0.0)
-        t["unpriced"] += a[A.PRICE_SOURCE] == A.PRICE_SOURCE_UNPRICED
+        t["unpriced"] += new_call and a.get(A.PRICE_SOURCE) == A.PRICE_SOURCE_UNPRICED
     head = ("stage", "calls", "input", "cached", "output", "cost USD", "unpriced")
     rows = ["  {:<10} {:>5} {:>7} {:>7} {:>7} {:>10} {:>8}".format(*head)]
     for stage, t in totals.items():

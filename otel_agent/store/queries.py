@@ -171,6 +171,7 @@ def report_calls(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
             s.output_tokens,
             s.cost_usd,
             s.price_source,
+            s.retry_attempt,
             s.provider,
             sa.func.coalesce(s.response_model, s.request_model).label("model"),
         )

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from otel_agent.store import call_report, queries
+from otel_agent.store import call_report, call_rollup, queries
 from otel_agent.store.engine import is_postgres
 from otel_agent.store.models import RUN_STATUS_RUNNING, RUN_STATUS_SUCCEEDED, runs, steps
 
@@ -66,8 +66,8 @@ def _summary(group: Any, members: list[dict[str, Any]], per: str) -> dict[str, A
         "cost_usd": round(sum(m["cost_usd"] or 0.0 for m in members), 10),
         "unpriced_calls": sum(_unpriced(m, per) for m in members),
     }
-    if per == "calls":
-        summary["calls"] = len(members)
+    if per == "calls":  # an SDK's retry is the same call again (docs/counting.md)
+        summary["calls"] = sum(1 for m in members if (m.get("retry_attempt") or 0) <= 0)
     return summary
 
 
@@ -168,13 +168,19 @@ def every_call_statement(where: queries.RunFilter, grouping: queries.ReportGroup
             s.input_tokens,
             s.output_tokens,
             s.cost_usd,
+            s.retry_attempt,
         )
         .select_from(steps.join(runs, runs.c.run_id == s.run_id))
         .where(s.kind == "llm", *where.where())
         .cte("calls")
     )
     per_call = (
-        sa.select(calls.c.group, sa.func.count().label("calls"), _percentiles(calls.c.seconds), *_sums(calls))
+        sa.select(
+            calls.c.group,
+            sa.func.count().filter(call_rollup.first_attempt(calls.c.retry_attempt)).label("calls"),
+            _percentiles(calls.c.seconds),
+            *_sums(calls),
+        )
         .group_by(calls.c.group)
         .subquery("per_call")
     )
