@@ -36,6 +36,9 @@ def checkout(tmp: Path) -> Path:
     """A stand-in for the repository root: what `make demo` needs, so the walk writes nothing here."""
     if not (REPO_ROOT / ".venv" / "bin" / "otel-agent").exists():
         pytest.skip("no .venv: run `make venv` first")
+    # `make demo` would reinstall a stale .venv (pyproject.toml changed since) under the running tests
+    if subprocess.run(["make", "-q", "venv"], cwd=REPO_ROOT, capture_output=True).returncode != 0:
+        pytest.skip(".venv is older than pyproject.toml: run `make venv` (make test does)")
     for name in ("Makefile", "pyproject.toml", ".venv", "examples", "otel_agent"):
         (tmp / name).symlink_to(REPO_ROOT / name)
     return tmp
