@@ -127,3 +127,21 @@ def test_a_closed_pipe_ends_quietly(db: str, tmp_path: Path) -> None:
     report.stdout.close()
     err = report.stderr.read().decode()
     assert report.wait(timeout=120) in (0, 141) and err == ""
+
+
+def test_the_api_report_flags_unpriced_calls_and_refuses_an_unknown_by(db: str) -> None:
+    import httpx
+
+    from otel_agent.api.auth import Role
+    from otel_agent.api.tokens import TokenStore
+    from tests.api_fixtures import migrated_engine, serve
+
+    engine = migrated_engine(db)
+    token, _ = TokenStore(engine).create("default", Role.VIEWER)  # the trace names no workspace
+    with serve(engine) as base, httpx.Client(base_url=base, timeout=60) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        by_model = client.get("/api/v1/report", params={"by": "model", "days": 3650}).json()["groups"]
+        unknown = client.get("/api/v1/report", params={"by": "nosuch"})
+    engine.dispose()
+    assert {g["group"]: g["unpriced_calls"] for g in by_model} == {"gpt-4o": 0, "mystery-1": 1}
+    assert unknown.status_code == 422 and "tag:NAME" in unknown.text
