@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from otel_agent.api import deps, params
 from otel_agent.api.queries.report import WorkspaceRunFilter, usage_report
@@ -35,8 +36,9 @@ def report(
 ) -> Report:
     try:
         report_grouping(by)
-    except ValueError as exc:  # names the valid values
-        raise HTTPException(422, str(exc).replace("--by", "by")) from None
+    except ValueError as exc:  # a 422 shaped like any invalid parameter's, naming the valid values
+        error = {"type": "value_error", "loc": ("query", "by"), "msg": str(exc).replace("--by", "by")}
+        raise RequestValidationError([error]) from None
     since = utcnow() - timedelta(days=days)
     where = WorkspaceRunFilter(
         project=project, stage=stage, agent_role=role, workspace=caller.workspace, since=since
