@@ -148,9 +148,12 @@ def test_stored_days_are_read_until_their_runs_change(engine: sa.Engine) -> None
     where = queries.RunFilter(since=NOW - timedelta(days=4))
     honest = _assert_same(engine, where, "provider")
     with engine.begin() as conn:  # a stored day that lies: the report shows it, so it was read
+        # The day's rows only: its first hour starts at the same instant, and after the write below the
+        # hours the write did not touch are rightly read from their (honest) stored rows.
+        rollup = M.call_rollups.c
         conn.execute(
             M.call_rollups.update()
-            .where(M.call_rollups.c.starts_at == day, M.call_rollups.c.grouping == "provider")
+            .where(rollup.starts_at == day, rollup.period == "day", rollup.grouping == "provider")
             .values(input_tokens=M.call_rollups.c.input_tokens + 1_000_000)
         )
         lied = usage_report(conn, where, "provider")
