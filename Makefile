@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# pytest-xdist workers. Most tests wait on servers and subprocesses, so more workers than cores pays;
+# each worker starts its own PostgreSQL and picks free ports (tests/conftest.py, tests/services.py).
+TEST_WORKERS ?= 4
 
 .PHONY: venv demo test lint bench clean
 
@@ -21,8 +24,9 @@ lint: venv
 	$(VENV)/bin/ruff check otel_agent tests bench examples
 	$(VENV)/bin/mypy otel_agent
 
+# --dist loadfile: a test file's module-scoped servers (API, Collector, Prometheus) start once, on one worker.
 test: venv lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: venv
 	$(PY) -m bench

@@ -1,11 +1,16 @@
 """`make demo`: run the book-writer pipeline and print what otel-agent captured (runs, tokens, cost by stage).
 
-Spans go to an in-memory exporter here; the summary reads only span attributes, so any exporter (SQL,
-OTLP) sees the same figures.
+Spans go to an in-memory exporter (the summary reads only span attributes, so any exporter sees the same
+figures) and to the SQL exporter, into the database every `otel-agent` command reads by default
+(OTEL_AGENT_DATABASE_URL, else otel-agent-data/otel-agent.db under the current directory). The demo ends
+with the commands to try next, which work as printed from where it ran.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,11 +25,14 @@ from examples.book_writer import write_book
 from examples.sdk_llm import SdkLLM, start_fake_provider
 from otel_agent import attributes as A
 from otel_agent.cli import main as cli
+from otel_agent.cli.output import Cost, format_usd
 from otel_agent.exporters.sql import SqlSpanExporter
+from otel_agent.settings import Settings
+from otel_agent.store.engine import database_url
 
 
 def _usd(value: object) -> str:
-    return f"{value:.6f}" if isinstance(value, (int, float)) else "unpriced"
+    return format_usd(value) if isinstance(value, (int, float)) else "unpriced"
 
 
 def run_rows(spans: Iterable[ReadableSpan]) -> list[str]:
@@ -40,8 +48,7 @@ def run_rows(spans: Iterable[ReadableSpan]) -> list[str]:
             f"  {s.name:<30} {a[A.RUN_STATUS]:<10} {a.get(A.ROLLUP_LLM_CALLS, 0):>4} "
             f"{a.get(A.ROLLUP_TOOL_CALLS, 0):>5} {a.get(A.ROLLUP_ERRORS, 0):>6} "
             f"{a.get(A.ROLLUP_INPUT_TOKENS, 0):>7} {a.get(A.ROLLUP_OUTPUT_TOKENS, 0):>7} "
-            f"{_usd(a.get(A.ROLLUP_COST_USD)):>10}"
-            + (f"  + {a[A.ROLLUP_UNPRICED_CALLS]} unpriced call(s)" if a.get(A.ROLLUP_UNPRICED_CALLS) else "")
+            f"{Cost(a.get(A.ROLLUP_COST_USD), int(a.get(A.ROLLUP_UNPRICED_CALLS, 0)))!s:>10}"
         )
     return rows
 
@@ -50,21 +57,23 @@ def stage_rows(spans: Iterable[ReadableSpan]) -> list[str]:
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for s in spans:
         a = s.attributes or {}
-        if A.PRICE_SOURCE not in a:
-            continue  # not an LLM call, or one that failed before reporting usage
+        if a.get(A.GEN_AI_OPERATION_NAME) not in A.LLM_OPERATIONS:
+            continue
+        # An SDK's retry is the same call again: its tokens and cost count, the call once (docs/counting.md)
+        new_call = int(a.get(A.RETRY_ATTEMPT, 0) or 0) <= 0
         t = totals[str(a.get(A.STAGE, "(none)"))]
-        t["calls"] += 1
+        t["calls"] += new_call
         t["input"] += a.get(A.GEN_AI_USAGE_INPUT_TOKENS, 0)
         t["cached"] += a.get(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)
         t["output"] += a.get(A.GEN_AI_USAGE_OUTPUT_TOKENS, 0)
         t["cost"] += a.get(A.COST_USD, 0.0)
-        t["unpriced"] += a[A.PRICE_SOURCE] == A.PRICE_SOURCE_UNPRICED
+        t["unpriced"] += new_call and a.get(A.PRICE_SOURCE) == A.PRICE_SOURCE_UNPRICED
     head = ("stage", "calls", "input", "cached", "output", "cost USD", "unpriced")
     rows = ["  {:<10} {:>5} {:>7} {:>7} {:>7} {:>10} {:>8}".format(*head)]
     for stage, t in totals.items():
         rows.append(
             f"  {stage:<10} {t['calls']:>5.0f} {t['input']:>7.0f} {t['cached']:>7.0f} {t['output']:>7.0f} "
-            f"{t['cost']:>10.6f} {t['unpriced']:>8.0f}"
+            f"{format_usd(t['cost']):>10} {t['unpriced']:>8.0f}"
         )
     return rows
 
@@ -76,9 +85,14 @@ def failure_rows(spans: Iterable[ReadableSpan]) -> list[str]:
         if A.ERROR_CATEGORY in a:
             rows.append(
                 f"  {s.name:<26} {a[A.ERROR_CATEGORY]:<12} stage={a.get(A.STAGE)} "
-                f"agent={a.get(A.GEN_AI_AGENT_NAME)} attempt={a.get(A.RETRY_ATTEMPT)}"
+                f"agent={a.get(A.GEN_AI_AGENT_NAME)}{_attempt(a.get(A.RETRY_ATTEMPT))}"
             )
     return rows or ["  (none)"]
+
+
+def _attempt(retry: object) -> str:
+    # otel_agent.retry.attempt counts retries (0 = the first try); people count attempts from 1.
+    return f" attempt={retry + 1}" if isinstance(retry, int) else ""
 
 
 def summary(spans: Sequence[ReadableSpan]) -> str:
@@ -99,22 +113,51 @@ def summary(spans: Sequence[ReadableSpan]) -> str:
     return "\n".join(parts)
 
 
-DEMO_DATABASE = Path("otel-agent-data") / "demo.db"
+def _otel_agent_command() -> str:
+    """How to call the CLI from here: the script beside this interpreter (.venv/bin/otel-agent from the
+    repository root), or just ``otel-agent`` when that is the one on PATH."""
+    script = Path(sys.executable).with_name("otel-agent")
+    on_path = shutil.which("otel-agent")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "otel-agent"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
-def show_store(database_url: str) -> None:
-    """What the SQL exporter stored, shown with the otel-agent CLI (run the same commands yourself)."""
-    for command in (["runs"], ["report", "--by", "stage"], ["failures"]):
-        print(f"\n$ otel-agent {' '.join(command)} --database-url {database_url}")
-        cli([*command, "--database-url", database_url])
+# What to try after the demo: (what it shows, the command). Each works as printed, with no flags.
+NEXT_STEPS: list[tuple[str, str]] = [
+    ("the runs, newest first", "{cli} runs"),
+    ("tokens, cost and success by stage", "{cli} report --by stage"),
+    ("what failed, and on which attempt", "{cli} failures"),
+    # WEB UI: the branch that adds the web page appends its line here, e.g.
+    # ("the same in a browser", "{cli} api  ->  open http://127.0.0.1:8000/ui/"),
+]
+
+
+def show_store() -> None:
+    """What the SQL exporter stored, shown with the otel-agent CLI (the same commands you can run)."""
+    for _, command in NEXT_STEPS[:2]:
+        argv = command.format(cli="otel-agent").split()[1:]
+        print(f"\n$ otel-agent {' '.join(argv)}")
+        cli(argv)
+
+
+def next_steps(url: str) -> str:
+    where = url if os.environ.get("OTEL_AGENT_DATABASE_URL") else url.removeprefix("sqlite:///")
+    lines = [f"\nStored in {where}. Try, from this directory:"]
+    commands = [(what, c.format(cli=_otel_agent_command())) for what, c in NEXT_STEPS]
+    width = max(len(c) for _, c in commands)
+    lines += [f"  {c:<{width}}   # {what}" for what, c in commands]
+    return "\n".join(lines)
 
 
 def main() -> None:
     exporter = InMemorySpanExporter()
-    DEMO_DATABASE.unlink(missing_ok=True)  # a fresh demo database each time
-    database_url = f"sqlite:///{DEMO_DATABASE}"
-    # The same exporter OTEL_TRACES_EXPORTER=otel_agent_sql adds; built directly to pick the demo's file.
-    sql_exporter = SqlSpanExporter(database_url)
+    url = database_url(Settings.from_env().database_url)  # the URL every otel-agent command reads
+    # The same exporter OTEL_TRACES_EXPORTER=otel_agent_sql adds.
+    sql_exporter = SqlSpanExporter(url)
     otel_agent.configure(processors=[SimpleSpanProcessor(exporter)], exporters=[sql_exporter])
     print("otel-agent demo: a multi-agent book writer (outline -> draft -> edit, nested fact-check run)\n")
     # Real openai/anthropic SDK calls over HTTP to a local fake provider; otel_agent.genai makes their spans.
@@ -125,7 +168,8 @@ def main() -> None:
         fake.stop()
     print(summary(exporter.get_finished_spans()))
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
-    show_store(database_url)
+    show_store()
+    print(next_steps(url))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,20 @@
 Entry points (pyproject.toml):
 
 * ``opentelemetry_distro`` ``otel_agent`` -> ``OtelAgentDistro``: sets no exporter or other defaults (we
-  add nothing the user did not ask for); it only asks for our configurator when none was named.
-* ``opentelemetry_configurator`` ``otel_agent`` -> ``OtelAgentConfigurator``: the SDK's standard
-  configuration from every OTEL_* variable (or ``OTEL_CONFIG_FILE``), then ``otel_agent.instrument()``
-  puts our processors in front of every exporter it created.
-* ``opentelemetry_post_instrument`` ``otel_agent`` -> ``ensure_instrumented``: when another distro or
-  configurator won the first-found race (opentelemetry-distro installs both), instrument the provider
-  they built. ``instrument()`` is idempotent, so this is a no-op when our configurator ran.
+  add nothing the user did not ask for); gives the process its own ``service.instance.id`` and applies
+  ``OTEL_AGENT_PROFILE`` before the SDK reads the environment.
+* ``opentelemetry_post_instrument`` ``otel_agent`` -> ``ensure_instrumented``: after the configurator built
+  the SDK's providers from every OTEL_* variable (or ``OTEL_CONFIG_FILE``), ``otel_agent.instrument()``
+  puts our processors in front of every exporter it created. ``instrument()`` is idempotent.
+
+We register no ``opentelemetry_configurator`` of our own: opentelemetry-instrument warns about every
+configurator entry point beyond the one it loads (``Configuration of X not loaded, Y already loaded``),
+and opentelemetry-distro, a dependency, always registers one. The SDK's standard configurator plus the
+post-instrument hook is the same configuration, with nothing printed at start-up
+(tests/test_instrument_quiet.py starts a real ``opentelemetry-instrument`` to check). When
+opentelemetry-distro's distro is picked instead of ours (the first found, unless ``OTEL_PYTHON_DISTRO``
+says), the instance id and the profile's SDK defaults are not applied before the SDK reads them; the
+profile still sets otel-agent's own settings (``ensure_instrumented``).
 """
 
 from __future__ import annotations
@@ -20,35 +27,26 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
-from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
 from otel_agent.guard import guard
 from otel_agent.profiles import apply_profile
 from otel_agent.settings import Settings
 
-CONFIGURATOR_NAME = "otel_agent"
+# Older set-ups named our configurator; it is gone, and naming it would leave the SDK unconfigured.
+_RETIRED_CONFIGURATOR = "otel_agent"
 # Names the service.instance.id we generated, so a child process that inherits the environment makes its own.
 GENERATED_INSTANCE_ENV = "OTEL_AGENT_GENERATED_INSTANCE_ID"
 _this_process: dict[str, str] = {}
 
 
 class OtelAgentDistro(BaseDistro):
-    """otel-agent's distro: no defaults, just our configurator."""
+    """otel-agent's distro: no defaults; an instance id and the profile before the SDK configures."""
 
     def _configure(self, **kwargs: Any) -> None:
-        os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", CONFIGURATOR_NAME)
+        if os.environ.get("OTEL_PYTHON_CONFIGURATOR", "").strip() == _RETIRED_CONFIGURATOR:
+            del os.environ["OTEL_PYTHON_CONFIGURATOR"]
         ensure_instance_id(os.environ)
         apply_profile(os.environ)  # before the SDK reads OTEL_METRIC_EXPORT_INTERVAL and friends
-
-
-class OtelAgentConfigurator(_OTelSDKConfigurator):
-    """The SDK's configuration, then otel-agent's processors in front of its exporters."""
-
-    def _configure(self, **kwargs: Any) -> None:
-        ensure_instance_id(os.environ)
-        apply_profile(os.environ)
-        super()._configure(**kwargs)
-        ensure_instrumented()
 
 
 def ensure_instance_id(env: MutableMapping[str, str]) -> str:
@@ -78,6 +76,7 @@ def ensure_instrumented() -> None:
     with guard("distro.instrument"):
         from otel_agent.setup import instrument
 
+        apply_profile(os.environ)  # a no-op after our distro; otherwise the profile still sets ours
         settings = Settings.from_env()
         if settings.enabled:
             instrument(settings=settings)

@@ -211,7 +211,8 @@ class Stack:
 
     def client(self, workspace: str = "acme", role: str = "viewer") -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[(workspace, role)]}"}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+        # 60 s: a loaded machine can stall a request for seconds; a hung server still fails the test
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -63,3 +64,12 @@ def captured() -> Iterator[Captured]:
     yield cap
     cap.provider.shutdown()
     reset_global_tracer_provider()
+
+
+class PatientMetricReader(InMemoryMetricReader):
+    """An in-memory metric reader whose collections wait as long as they need: the SDK gives a
+    collection 10 s, which a test with thousands of series can pass on a loaded machine (an observable
+    instrument's callback then fails the test with MetricsTimeoutError, though nothing is wrong)."""
+
+    def collect(self, timeout_millis: float = 600_000) -> None:
+        super().collect(timeout_millis=timeout_millis)

@@ -24,7 +24,7 @@ def test_mounted_under_a_prefix_of_an_existing_app(tmp_path: Path) -> None:
 
     parent.mount("/agent-ops", create_app(engine))
     headers = {"Authorization": f"Bearer {tokens[('acme', 'viewer')]}"}
-    with serve_app(parent) as base, httpx.Client(base_url=base, headers=headers) as client:
+    with serve_app(parent) as base, httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         assert client.get("/").json() == {"app": "yours"}
         runs = client.get("/agent-ops/api/v1/runs", params={"limit": 1}).json()["items"]
         document = client.get("/agent-ops/openapi.json").json()
@@ -36,7 +36,7 @@ def test_database_down_is_a_clear_503_not_a_crash() -> None:
     unreachable = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", for_writing=False)
     with serve(unreachable) as base:
         response = httpx.get(f"{base}/api/v1/runs", headers={"Authorization": "Bearer oat_x"}, timeout=30)
-        alive = httpx.get(f"{base}/healthz")
+        alive = httpx.get(f"{base}/healthz", timeout=30)
     assert response.status_code == 503 and response.json() == {"detail": "database unavailable"}
     assert alive.status_code == 200
     assert failure_counts().get("api.database", 0) >= 1  # counted, not just logged

@@ -23,6 +23,9 @@ from schemathesis.specs.openapi.checks import (
 from tests.api_fixtures import Stack, database, stack
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# Generous on purpose: on a loaded machine a request can wait seconds for a core (httpx's default is 5 s,
+# which failed this test with a ReadTimeout while nothing was wrong). A hung server still fails.
+TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -34,11 +37,11 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="module")
 def api_schema(live: Stack) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{live.base_url}/openapi.json")
+    return schemathesis.openapi.from_url(f"{live.base_url}/openapi.json", timeout=TIMEOUT_S)
 
 
 def test_openapi_document_is_valid_and_complete(live: Stack) -> None:
-    document = httpx.get(f"{live.base_url}/openapi.json").json()
+    document = httpx.get(f"{live.base_url}/openapi.json", timeout=TIMEOUT_S).json()
     validate(document)  # raises on an invalid OpenAPI 3.1 document
     paths = set(document["paths"])
     for expected in (
@@ -58,7 +61,7 @@ def test_openapi_document_is_valid_and_complete(live: Stack) -> None:
 
 def test_no_server_error_anywhere(live: Stack) -> None:
     # Driven through hypothesis directly: schemathesis' pytest plugin does not support pytest 9 yet.
-    api_schema = schemathesis.openapi.from_url(f"{live.base_url}/openapi.json")
+    api_schema = schemathesis.openapi.from_url(f"{live.base_url}/openapi.json", timeout=TIMEOUT_S)
     headers = {"Authorization": f"Bearer {live.tokens[('acme', 'admin')]}"}
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 15
@@ -76,7 +79,7 @@ def _explore(operation: schemathesis.APIOperation, headers: dict[str, str]) -> N
         suppress_health_check=list(HealthCheck),
     )
     def explore(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=headers, checks=CHECKS)
+        case.call_and_validate(headers=headers, checks=CHECKS, timeout=TIMEOUT_S)
 
     explore()
 

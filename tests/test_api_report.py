@@ -17,7 +17,7 @@ from tests.test_store_traces import agent_trace
 
 pytestmark = pytest.mark.postgres
 GROUPINGS = ["project", "stage", "role", "status", "user", "trigger", "workspace", "provider", "model"]
-GROUPINGS += ["tag:style", "style", "tag:absent"]
+GROUPINGS += ["tag:style", "tag:absent"]  # a bare tag name is an error (test_report_grouping.py)
 
 
 @pytest.fixture(scope="module")

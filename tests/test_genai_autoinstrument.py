@@ -48,7 +48,6 @@ def test_opentelemetry_instrument_captures_llm_calls(tmp_path: Path) -> None:
             "OTEL_METRICS_EXPORTER": "none",
             "OTEL_LOGS_EXPORTER": "none",
             "OTEL_PYTHON_DISTRO": "otel_agent",
-            "OTEL_PYTHON_CONFIGURATOR": "otel_agent",
             "OTEL_AGENT_GENAI_BASE_URLS": f"{fake.url}/openai=openai",
             "OTEL_AGENT_MARKERS": "false",
         }

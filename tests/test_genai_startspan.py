@@ -29,6 +29,7 @@ from opentelemetry.util.types import Attributes
 
 from otel_agent.genai import startspan
 from otel_agent.genai.startspan import start_client_span
+from tests.otel_capture import PatientMetricReader
 
 ATTRIBUTES: dict[str, Any] = {
     "gen_ai.provider.name": "openai",
@@ -218,7 +219,7 @@ def test_sdk_span_metrics_count_the_shortcut_like_the_public_path(monkeypatch: p
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     points = []
     for start in (_public_start, start_client_span):
-        reader = InMemoryMetricReader()
+        reader = PatientMetricReader()
         provider = TracerProvider(meter_provider=MeterProvider(metric_readers=[reader]))
         tracer = provider.get_tracer("t")
         start(tracer, "chat", Context(), dict(ATTRIBUTES))  # still live

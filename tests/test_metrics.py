@@ -15,6 +15,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from otel_agent import attributes as A
 from otel_agent.metrics import MetricsSpanProcessor, names, record_dropped, record_spooled
+from tests.otel_capture import PatientMetricReader
 
 S = 1_000_000_000  # nanoseconds per second
 T0 = 1_700_000_000 * S
@@ -25,7 +26,7 @@ class Harness:
     """A tracer whose spans feed a MetricsSpanProcessor, and a reader to look at the result."""
 
     def __init__(self, max_series: int = 1000, buffer_size: int = 65536) -> None:
-        self.reader = InMemoryMetricReader()
+        self.reader = PatientMetricReader()
         self.meters = MeterProvider(metric_readers=[self.reader])
         self.processor = MetricsSpanProcessor(self.meters, max_series=max_series, buffer_size=buffer_size)
         self.traces = TracerProvider()

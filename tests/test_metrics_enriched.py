@@ -14,13 +14,13 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otel_agent import attributes as A
 from otel_agent.context import agent_run, agent_step, tool
 from otel_agent.metrics import MetricsSpanProcessor, names
-from tests.otel_capture import Captured, install, reset_global_tracer_provider
+from tests.otel_capture import Captured, PatientMetricReader, install, reset_global_tracer_provider
 
 
 @pytest.fixture
 def setup() -> Iterator[tuple[Captured, InMemoryMetricReader]]:
     captured = install()
-    reader = InMemoryMetricReader()
+    reader = PatientMetricReader()
     captured.wrapper.add_downstream(MetricsSpanProcessor(MeterProvider(metric_readers=[reader])))
     yield captured, reader
     captured.provider.shutdown()

@@ -19,7 +19,6 @@ CALL = {"run_id": "r1", "provider": "openai", "model": "gpt-4o"}
         ("project", "runs", RUN, "books"),
         ("role", "runs", RUN, "writer"),
         ("tag:style", "runs", RUN, "noir"),
-        ("style", "runs", RUN, "noir"),
         ("tag:absent", "runs", RUN, None),
         ("model", "calls", CALL, "gpt-4o"),
         ("provider", "calls", CALL, "openai"),
@@ -28,6 +27,12 @@ CALL = {"run_id": "r1", "provider": "openai", "model": "gpt-4o"}
 def test_grouping_reads_by(by: str, per: str, row: dict, group: str | None) -> None:
     grouping = report_grouping(by)
     assert (grouping.per, grouping.key(row)) == (per, group)
+
+
+@pytest.mark.parametrize("by", ["nosuch", "style", "tag:", "Project", ""])
+def test_an_unknown_by_is_an_error_listing_the_valid_ones(by: str) -> None:
+    with pytest.raises(ValueError, match=r"unknown --by value .*project, stage, role, .*model, tag:NAME"):
+        report_grouping(by)
 
 
 def test_a_run_without_tags_groups_under_none() -> None:

@@ -232,7 +232,6 @@ def test_the_entry_point_under_opentelemetry_instrument(tmp_path: Path) -> None:
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_PYTHON_DISTRO": "otel_agent",
-        "OTEL_PYTHON_CONFIGURATOR": "otel_agent",
         "OTEL_AGENT_DATABASE_URL": url,
         "OTEL_AGENT_SPOOL_DIR": str(tmp_path / "spool"),
         "OTEL_SERVICE_NAME": "book-app",

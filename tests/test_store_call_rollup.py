@@ -22,11 +22,12 @@ from otel_agent.settings import Settings
 from otel_agent.store import Materialiser, call_report, call_rollup, make_engine, queries, upgrade
 from otel_agent.store import models as M
 from otel_agent.store.report import aggregate, usage_report
+from tests.clock import fixed_now, midnight
 from tests.test_store_traces import T0, agent_trace
 
 pytestmark = pytest.mark.postgres
 
-NOW = datetime.now(timezone.utc)
+NOW = fixed_now()  # the roll-up is by UTC hour and day: the same time of day whenever the tests run
 MODELS = [None, "gpt-4o", "gpt-4o-mini", "claude-sonnet-4"]
 BY = ("model", "provider")
 
@@ -40,13 +41,15 @@ def engine(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     engine.dispose()
 
 
-def _store_random(engine: sa.Engine, seed: int, runs: int = 150, days: float = 5) -> None:
-    """Runs over the last ``days`` in three workspaces (one unset), with LLM and tool steps whose model,
-    provider, duration and cost are sometimes missing, and durations that tie."""
+def _store_random(
+    engine: sa.Engine, seed: int, runs: int = 150, days: float = 5, until: datetime = NOW
+) -> None:
+    """Runs over the ``days`` before ``until`` in three workspaces (one unset), with LLM and tool steps whose
+    model, provider, duration and cost are sometimes missing, and durations that tie."""
     rng = random.Random(seed)
     run_rows, step_rows = [], []
     for i in range(runs):
-        run_id, started = f"{seed:04x}{i:012x}", NOW - timedelta(days=rng.uniform(0, days))
+        run_id, started = f"{seed:04x}{i:012x}", until - timedelta(days=rng.uniform(0, days))
         run_rows.append(
             {
                 "run_id": run_id, "trace_id": run_id * 2, "root_run_id": run_id, "user_id": f"u{i % 4}",
@@ -104,13 +107,19 @@ def _stored(engine: sa.Engine, period: str) -> set[datetime]:
         return set(conn.scalars(sa.select(p.starts_at).where(p.period == period).distinct()))
 
 
-def _days_ago(*days: int) -> set[datetime]:
-    today = call_rollup.day_of(NOW)
+def _days_ago(*days: int, now: datetime = NOW) -> set[datetime]:
+    today = call_rollup.day_of(now)
     return {today - timedelta(days=n) for n in days}
 
 
+def _wall_clock_past() -> datetime:
+    """For code that reads the database's clock: data before this lies in whole days, over and settled
+    (yesterday's midnight: at 00:05, yesterday is over but not yet settled)."""
+    return midnight(datetime.now(timezone.utc)) - timedelta(days=1)
+
+
 def _build_all(engine: sa.Engine) -> call_rollup.Refreshed:
-    return call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0))
+    return call_rollup.refresh(engine, lookback_days=10, settle=timedelta(0), now=NOW)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -139,9 +148,12 @@ def test_stored_days_are_read_until_their_runs_change(engine: sa.Engine) -> None
     where = queries.RunFilter(since=NOW - timedelta(days=4))
     honest = _assert_same(engine, where, "provider")
     with engine.begin() as conn:  # a stored day that lies: the report shows it, so it was read
+        # The day's rows only: its first hour starts at the same instant, and after the write below the
+        # hours the write did not touch are rightly read from their (honest) stored rows.
+        rollup = M.call_rollups.c
         conn.execute(
             M.call_rollups.update()
-            .where(M.call_rollups.c.starts_at == day, M.call_rollups.c.grouping == "provider")
+            .where(rollup.starts_at == day, rollup.period == "day", rollup.grouping == "provider")
             .values(input_tokens=M.call_rollups.c.input_tokens + 1_000_000)
         )
         lied = usage_report(conn, where, "provider")
@@ -198,16 +210,16 @@ def test_only_settled_past_days_are_built_and_the_sweep_builds_them(engine: sa.E
     with engine.begin() as conn:  # yesterday's runs were written a minute ago: not settled yet
         conn.execute(M.runs.update().values(status="succeeded"))  # no stalls for the sweep to mark
         in_yesterday = call_rollup.started_within([yesterday], call_rollup.DAY)
-        conn.execute(M.runs.update().where(in_yesterday).values(updated_at=sa.func.now()))
-    built = call_rollup.refresh(engine, lookback_days=10)
+        conn.execute(M.runs.update().where(in_yesterday).values(updated_at=NOW - timedelta(minutes=1)))
+    built = call_rollup.refresh(engine, lookback_days=10, now=NOW)
     assert set(built.days) == _days_ago(2, 3, 4)  # not yesterday, not today
     assert not [h for h in built.hours if call_rollup.day_of(h) == yesterday]  # nor its hours
-    # today's: over by the settling time (NOW was read a little before the refresh)
-    assert all(h + timedelta(minutes=70) <= NOW + timedelta(minutes=5) for h in built.hours)
-    assert call_rollup.refresh(engine, lookback_days=10) == call_rollup.Refreshed()
+    # today's: over by the settling time (10 minutes)
+    assert built.hours and all(h + timedelta(minutes=70) <= NOW for h in built.hours)
+    assert call_rollup.refresh(engine, lookback_days=10, now=NOW) == call_rollup.Refreshed()
     with engine.begin() as conn:
         conn.execute(M.call_rollup_periods.delete())
-    Materialiser(engine).sweep()
+    Materialiser(engine).sweep(now=NOW)
     assert len(_stored(engine, "day")) == min(call_rollup.SWEEP_MAX_PERIODS, 3)
 
 
@@ -220,12 +232,13 @@ def test_sqlite_has_nothing_to_build(tmp_path: Any) -> None:
 def test_the_cli_rebuilds_every_changed_day(
     engine: sa.Engine, fresh_postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _store_random(engine, 5, days=8)
+    today = _wall_clock_past()
+    _store_random(engine, 5, days=8, until=today - timedelta(microseconds=1))
     with engine.begin() as conn:
         conn.execute(M.runs.update().values(updated_at=M.runs.c.started_at))  # written long ago: settled
     assert main(["db", "rollup", "--database-url", fresh_postgres_url, "--days", "10"]) == 0
     assert "rebuilt 8 day(s)" in capsys.readouterr().out
-    assert _stored(engine, "day") == _days_ago(*range(1, 9))
+    assert _stored(engine, "day") == _days_ago(*range(1, 9), now=today)
 
 
 def test_a_period_rebuilt_during_a_report_falls_back_to_every_call(
@@ -249,7 +262,7 @@ def test_the_sql_exporter_builds_it_off_its_export_thread(
 ) -> None:
     from otel_agent.exporters.sql import SqlSpanExporter
 
-    _store_random(engine, 17, days=3)
+    _store_random(engine, 17, days=3, until=_wall_clock_past() - timedelta(microseconds=1))  # its own clock
     with engine.begin() as conn:
         conn.execute(M.runs.update().values(status="succeeded"))  # no stalls for the sweep to mark
     release, entered = threading.Event(), threading.Event()

@@ -215,11 +215,15 @@ class HealthOut(BaseModel):
     recent_audit_events: list[AuditEventOut]
 
 
+UNPRICED_CALLS = Field(0, description="LLM calls of a model with no known price: not in cost_usd, never $0")
+
+
 class ProjectActivity(BaseModel):
     project: str | None
     runs: int
     failed: int
-    cost_usd: float
+    cost_usd: float = Field(description="USD of the priced LLM calls")
+    unpriced_calls: int = UNPRICED_CALLS
 
 
 class UserActivity(BaseModel):
@@ -232,7 +236,8 @@ class UserActivity(BaseModel):
     failed: int = Field(description="failed or stalled")
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float = Field(description="USD of the priced LLM calls")
+    unpriced_calls: int = UNPRICED_CALLS
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     projects: list[ProjectActivity]
@@ -255,7 +260,8 @@ class ReportRow(BaseModel):
     p95_s: float | None = None
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float = Field(description="USD of the priced LLM calls")
+    unpriced_calls: int = UNPRICED_CALLS
 
 
 class Report(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -47,13 +48,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    # The reader went away (`otel-agent report --json | head`): send what is left, and the interpreter's
+    # final flush, to /dev/null instead of a second BrokenPipeError traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from otel_agent.cli.output import NoDatabase
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        result = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return result
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141  # as a command killed by SIGPIPE
     except KeyboardInterrupt:
         return 130
+    except NoDatabase as exc:
+        print(f"otel-agent {args.command}: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, argparse.ArgumentTypeError) as exc:  # bad input from the user: say what
         print(f"otel-agent {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from otel_agent.cli.output import add_common, print_json
+from otel_agent.cli.output import add_common, existing_database_url, print_json
 from otel_agent.settings import Settings
 from otel_agent.spool import Spool, read_dropped
 from otel_agent.store import call_rollup
@@ -48,7 +48,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    engine = make_engine(_url(args), for_writing=False)
+    engine = make_engine(existing_database_url(args), for_writing=False)  # reading makes no file
     spool = Spool(settings.spool_dir, 0)
     state = {
         "database": engine.url.render_as_string(hide_password=True),

@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime, timezone
 from typing import Any
 
-from otel_agent.cli.output import add_common, engine_for, parse_since, print_json, print_table
+from otel_agent.cli.output import Cost, add_common, engine_for, parse_since, print_json, print_table
 from otel_agent.duration import parse_duration
 from otel_agent.settings import Settings
 from otel_agent.store import queries
@@ -15,12 +15,12 @@ from otel_agent.store.materialiser import Materialiser
 RUN_TABLE = (
     ("run_id", "RUN"), ("started_at", "STARTED (UTC)"), ("status", "STATUS"), ("project", "PROJECT"),
     ("stage", "STAGE"), ("agent_role", "ROLE"), ("name", "NAME"), ("duration_s", "SECONDS"),
-    ("tokens", "TOKENS IN/OUT"), ("cost_usd", "COST $"), ("tree_cost_usd", "WITH NESTED $"),
+    ("tokens", "TOKENS IN/OUT"), ("cost", "COST"), ("tree_cost", "WITH NESTED"),
     ("user_id", "USER"), ("trigger", "TRIGGER"),
 )  # fmt: skip
 FAILURE_TABLE = (
     ("occurred_at", "WHEN (UTC)"), ("run_id", "RUN"), ("step_name", "STEP"), ("stage", "STAGE"),
-    ("error_category", "CATEGORY"), ("error_type", "TYPE"), ("retry_attempt", "RETRY"), ("state", "STATE"),
+    ("error_category", "CATEGORY"), ("error_type", "TYPE"), ("attempt", "ATTEMPT"), ("state", "STATE"),
     ("message", "MESSAGE"),
 )  # fmt: skip
 STALL_TABLE = (
@@ -62,7 +62,23 @@ def _run_view(row: dict[str, Any]) -> dict[str, Any]:
         **row,
         "duration_s": round(duration / 1000, 3) if duration is not None else None,
         "tokens": f"{row['input_tokens']}/{row['output_tokens']}",
+        "cost": Cost(row["cost_usd"], row["unpriced_calls"]),
+        "tree_cost": (
+            Cost(row["tree_cost_usd"], row["tree_unpriced_calls"] or 0)
+            if row.get("tree_cost_usd") is not None
+            else None  # a nested run: its tree is its root's
+        ),
         "trigger": trigger or None,
+    }
+
+
+def _failure_view(row: dict[str, Any]) -> dict[str, Any]:
+    # Stored as the SDK counts retries (0 = the first try); shown as people count attempts (1 = first).
+    attempt = row.get("retry_attempt")
+    return {
+        **row,
+        "attempt": attempt + 1 if attempt is not None else None,
+        "state": "resolved" if row["resolved"] else "open",
     }
 
 
@@ -88,8 +104,7 @@ def list_failures(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        view = [{**r, "state": "resolved" if r["resolved"] else "open"} for r in rows]
-        print_table(view, FAILURE_TABLE, "no failures match")
+        print_table([_failure_view(r) for r in rows], FAILURE_TABLE, "no failures match")
     return 0
 
 

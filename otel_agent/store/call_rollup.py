@@ -94,9 +94,16 @@ def started_within(starts: Iterable[datetime], length: timedelta) -> sa.ColumnEl
     return sa.or_(sa.false(), *(sa.and_(started >= lo, started < hi) for lo, hi in spans))
 
 
+def first_attempt(retry_attempt: Any) -> sa.ColumnElement[bool]:
+    """An LLM step that is a call, not an SDK's retry of one (docs/counting.md): calls are counted
+    once, as a run's ``llm_calls`` counts them; every attempt's tokens, cost and latency count."""
+    return sa.func.coalesce(retry_attempt, 0) <= 0
+
+
 def call_aggregate(grouping: str, conditions: Sequence[Any], keys: Sequence[Any] = ()) -> sa.Select[Any]:
-    """Per ``keys`` + group value, over the LLM calls of the runs ``conditions`` select: calls, distinct
-    runs (ended, succeeded), tokens, cost, and the non-NULL durations (ms) in ascending order."""
+    """Per ``keys`` + group value, over the LLM calls of the runs ``conditions`` select: calls (retries
+    not counted again), distinct runs (ended, succeeded), tokens, cost, and the non-NULL durations (ms) of
+    every attempt in ascending order."""
     s, r = steps.c, runs.c
     value = grouping_value(grouping).label("value")
     run_id = sa.distinct(r.run_id)
@@ -105,7 +112,7 @@ def call_aggregate(grouping: str, conditions: Sequence[Any], keys: Sequence[Any]
         sa.select(
             *keys,
             value,
-            sa.func.count().label("calls"),
+            sa.func.count().filter(first_attempt(s.retry_attempt)).label("calls"),
             sa.func.count(run_id).label("runs"),
             sa.func.count(run_id).filter(r.status != RUN_STATUS_RUNNING).label("ended"),
             sa.func.count(run_id).filter(r.status == RUN_STATUS_SUCCEEDED).label("succeeded"),
@@ -180,14 +187,17 @@ def refresh(
     lookback_days: int = LOOKBACK_DAYS,
     max_periods: int | None = None,
     settle: timedelta = SETTLE,
+    now: datetime | None = None,
 ) -> Refreshed:
     """Rebuild the changed, settled days and hours of the last ``lookback_days`` (at most
-    ``max_periods`` of them, oldest first). Nothing to do on SQLite (its report reads the rows)."""
+    ``max_periods`` of them, oldest first). Nothing to do on SQLite (its report reads the rows).
+    ``now`` is the database's clock unless given (tests fix it, so what is "over" is the same at any hour)."""
     done = Refreshed()
     if engine.dialect.name != "postgresql":
         return done
     with engine.connect() as conn:
-        now = conn.execute(sa.select(sa.func.now())).scalar_one()
+        if now is None:
+            now = conn.execute(sa.select(sa.func.now())).scalar_one()
         todo = changed_periods(conn, now - timedelta(days=lookback_days), now - settle)
     for period, start in todo[:max_periods]:
         with engine.begin() as conn:

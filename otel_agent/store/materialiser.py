@@ -209,8 +209,10 @@ class Materialiser:
     ) -> list[str]:
         """Mark runs silent for longer than ``stall_after_s`` as stalled (with a failure row each), link
         orphans whose parents arrived through another process, and (``rollup``) rebuild a few changed
-        periods of the LLM-call roll-up (PostgreSQL). Returns the newly stalled run ids."""
+        periods of the LLM-call roll-up (PostgreSQL). Returns the newly stalled run ids. ``now`` (a fixed
+        clock, for tests) defaults to this process's clock for stalls and the database's for the roll-up."""
         self._ensure_schema()
+        clock = now
         now = now or datetime.now(timezone.utc)
         with self.engine.begin() as conn:
             stalled = _mark_stalls(conn, now, stall_after_s)
@@ -222,7 +224,7 @@ class Materialiser:
             return [run["run_id"] for run in stalled]
         # The stalls are stored already; a failed rebuild waits for the next sweep.
         with guard("store.rollup"):
-            call_rollup.refresh(self.engine, max_periods=call_rollup.SWEEP_MAX_PERIODS)
+            call_rollup.refresh(self.engine, max_periods=call_rollup.SWEEP_MAX_PERIODS, now=clock)
         return [run["run_id"] for run in stalled]
 
 

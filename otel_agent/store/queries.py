@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from otel_agent.store.models import RUN_STATUS_RUNNING, RUN_STATUS_STALLED, failures, runs, steps
+from otel_agent.store.sqlparts import one_of
 
 RUN_COLUMNS = ("project", "stage", "agent_role", "status", "user_id", "workspace", "trigger_type")
 # A report's --by / ?by= value -> the column it groups on: per run, or per LLM call (provider, model).
@@ -35,13 +36,20 @@ class ReportGrouping:
         return (row.get("tags") or {}).get(self.tag)
 
 
+REPORT_BY_CHOICES = (*RUN_GROUPS, *CALL_GROUPS, "tag:NAME")
+
+
 def report_grouping(by: str) -> ReportGrouping:
-    """A run column or alias, ``provider`` / ``model``, or a run tag (``tag:NAME``, or NAME itself)."""
+    """A run column or alias, ``provider`` / ``model``, or a run tag (``tag:NAME``); ValueError naming the
+    valid values otherwise (a misspelt column used to read as a tag and group everything under ``-``)."""
     if by in CALL_GROUPS:
         return ReportGrouping("calls", CALL_GROUPS[by])
     if by in RUN_GROUPS:
         return ReportGrouping("runs", RUN_GROUPS[by])
-    return ReportGrouping("runs", None, by.removeprefix("tag:"))
+    tag = by.removeprefix("tag:")
+    if by.startswith("tag:") and tag:
+        return ReportGrouping("runs", None, tag)
+    raise ValueError(f"unknown --by value {by!r}: use one of {', '.join(REPORT_BY_CHOICES)}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,9 @@ def list_runs(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
     return rows
 
 
-_TREE_FIELDS = ("tree_input_tokens", "tree_output_tokens", "tree_cost_usd", "tree_llm_calls")
+_TREE_FIELDS = (
+    "tree_input_tokens", "tree_output_tokens", "tree_cost_usd", "tree_llm_calls", "tree_unpriced_calls"
+)  # fmt: skip
 
 
 def tree_totals(conn: sa.Connection, root_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -144,6 +154,7 @@ def report_runs(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
     """The runs a report aggregates: the filter's window, every run (no limit)."""
     r = runs.c
     columns = [r.run_id, r.status, r.duration_ms, r.input_tokens, r.output_tokens, r.cost_usd, r.tags]
+    columns.append(r.unpriced_calls)
     query = sa.select(*columns, *[r[name] for name in RUN_COLUMNS if name != "status"]).where(*where.where())
     return [dict(row) for row in conn.execute(query).mappings()]
 
@@ -159,6 +170,8 @@ def report_calls(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
             s.input_tokens,
             s.output_tokens,
             s.cost_usd,
+            s.price_source,
+            s.retry_attempt,
             s.provider,
             sa.func.coalesce(s.response_model, s.request_model).label("model"),
         )
@@ -168,24 +181,53 @@ def report_calls(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def user_runs(user_id: str, *scope: sa.ColumnElement[bool]) -> sa.CTE:
+    """Run ids of everything a user ran: the runs that name them, every run nested under one (foreign
+    SDKs put ``user.id`` on the outermost run only) and every run sharing a root with one."""
+    r = runs.c
+    theirs = sa.select(r.run_id).where(r.user_id == user_id, *scope)
+    anchor = sa.select(r.run_id).where(sa.or_(r.run_id.in_(theirs), r.root_run_id.in_(theirs)))
+    tree = anchor.cte("user_runs", recursive=True)
+    below = sa.select(r.run_id).join(tree, r.parent_run_id == tree.c.run_id)
+    return tree.union(below)  # UNION, not UNION ALL: a parent loop in bad data ends
+
+
+def purge_runs(
+    conn: sa.Connection, doomed: sa.CTE, steps_too: Any = None, failures_too: Any = None
+) -> dict[str, int]:
+    """Delete the runs ``doomed`` selects, their steps and failures, the not-yet-linked steps and failures
+    of their traces (a span whose run had not arrived), and any rows the extra conditions name."""
+    # Read the ids first: drivers report no row count for a DELETE that starts WITH (SQLite's gives -1).
+    run_ids = list(conn.execute(sa.select(doomed.c.run_id)).scalars())
+    trace_ids = sorted(
+        set(conn.execute(sa.select(runs.c.trace_id).where(one_of(conn, runs.c.run_id, run_ids))).scalars())
+    )
+    s, f = steps.c, failures.c
+    steps_too = sa.false() if steps_too is None else steps_too
+    failures_too = sa.false() if failures_too is None else failures_too
+    step_cond = sa.or_(
+        one_of(conn, s.run_id, run_ids),
+        sa.and_(s.run_id.is_(None), one_of(conn, s.trace_id, trace_ids)),
+        steps_too,
+    )
+    failure_cond = sa.or_(
+        one_of(conn, f.run_id, run_ids),
+        sa.and_(f.run_id.is_(None), one_of(conn, f.trace_id, trace_ids)),
+        failures_too,
+    )
+    return {
+        "failures": conn.execute(failures.delete().where(failure_cond)).rowcount,
+        "steps": conn.execute(steps.delete().where(step_cond)).rowcount,
+        "runs": conn.execute(runs.delete().where(one_of(conn, runs.c.run_id, run_ids))).rowcount,
+    }
+
+
 def purge(conn: sa.Connection, user_id: str | None = None, before: datetime | None = None) -> dict[str, int]:
-    """Delete one user's runs, steps and failures, or everything that started before ``before``."""
+    """Delete everything of one user's runs (``user_runs``) and any step or failure naming them, or
+    everything that started before ``before``. Every workspace (the API's purge is scoped to one)."""
     if (user_id is None) == (before is None):
         raise ValueError("purge needs exactly one of user_id and before")
     if user_id is not None:
-        doomed_runs = sa.select(runs.c.run_id).where(runs.c.user_id == user_id)
-        step_cond = sa.or_(steps.c.user_id == user_id, steps.c.run_id.in_(doomed_runs))
-        failure_cond = sa.or_(failures.c.user_id == user_id, failures.c.run_id.in_(doomed_runs))
-        run_cond = runs.c.user_id == user_id
-    else:
-        doomed_runs = sa.select(runs.c.run_id).where(runs.c.started_at < before)
-        step_cond = sa.or_(steps.c.started_at < before, steps.c.run_id.in_(doomed_runs))
-        failure_cond = sa.or_(failures.c.occurred_at < before, failures.c.run_id.in_(doomed_runs))
-        run_cond = runs.c.started_at < before
-    # Children first: the step and failure conditions read the runs about to go.
-    counts = {
-        "failures": conn.execute(failures.delete().where(failure_cond)).rowcount,
-        "steps": conn.execute(steps.delete().where(step_cond)).rowcount,
-        "runs": conn.execute(runs.delete().where(run_cond)).rowcount,
-    }
-    return counts
+        return purge_runs(conn, user_runs(user_id), steps.c.user_id == user_id, failures.c.user_id == user_id)
+    old = sa.select(runs.c.run_id).where(runs.c.started_at < before).cte("old_runs")
+    return purge_runs(conn, old, steps.c.started_at < before, failures.c.occurred_at < before)

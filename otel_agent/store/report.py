@@ -24,9 +24,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from otel_agent.store import call_report, queries
+from otel_agent.store import call_report, call_rollup, queries
 from otel_agent.store.engine import is_postgres
 from otel_agent.store.models import RUN_STATUS_RUNNING, RUN_STATUS_SUCCEEDED, runs, steps
+
+UNPRICED = "unpriced"  # the price source of a call whose model has no known price
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -61,11 +63,18 @@ def _summary(group: Any, members: list[dict[str, Any]], per: str) -> dict[str, A
         "p95_s": round(p95, 3) if p95 is not None else None,
         "input_tokens": sum(m["input_tokens"] or 0 for m in members),
         "output_tokens": sum(m["output_tokens"] or 0 for m in members),
-        "cost_usd": round(sum(m["cost_usd"] or 0.0 for m in members), 6),
+        "cost_usd": round(sum(m["cost_usd"] or 0.0 for m in members), 10),
+        "unpriced_calls": sum(_unpriced(m, per) for m in members),
     }
-    if per == "calls":
-        summary["calls"] = len(members)
+    if per == "calls":  # an SDK's retry is the same call again (docs/counting.md)
+        summary["calls"] = sum(1 for m in members if (m.get("retry_attempt") or 0) <= 0)
     return summary
+
+
+def _unpriced(member: dict[str, Any], per: str) -> int:
+    if per == "calls":
+        return int(member.get("price_source") == UNPRICED)
+    return int(member.get("unpriced_calls") or 0)
 
 
 def usage_report(conn: sa.Connection, where: queries.RunFilter, by: str) -> list[dict[str, Any]]:
@@ -77,13 +86,33 @@ def usage_report(conn: sa.Connection, where: queries.RunFilter, by: str) -> list
     # The call report's sort stays in memory; JIT compiling this one-off plan costs more (15-25 ms) than
     # it saves.
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+    rows: Iterable[Any] | None = None
     if grouping.per == "calls" and grouping.column and call_report.usable(where):
         rows = call_report.report_rows(conn, where, grouping.column)
-        if rows is not None:
-            return sorted((_shape(row, grouping.per) for row in rows), key=lambda g: str(g["group"]))
-    query = every_call_statement(where, grouping) if grouping.per == "calls" else _by_run(where, grouping)
-    groups = [_shape(row, grouping.per) for row in conn.execute(query).mappings()]
+    if rows is None:
+        query = every_call_statement(where, grouping) if grouping.per == "calls" else _by_run(where, grouping)
+        rows = conn.execute(query).mappings()
+    groups = [_shape(row, grouping.per) for row in rows]
+    if grouping.per == "calls":
+        unpriced = unpriced_by_group(conn, where, grouping)
+        for group in groups:
+            group["unpriced_calls"] = unpriced.get(group["group"], 0)
     return sorted(groups, key=lambda g: str(g["group"]))
+
+
+def unpriced_by_group(
+    conn: sa.Connection, where: queries.RunFilter, grouping: queries.ReportGrouping
+) -> dict[Any, int]:
+    """Unpriced LLM calls per provider or model, read from the runs that count any (few, usually)."""
+    s = steps.c
+    group = sa.func.coalesce(s.response_model, s.request_model) if grouping.column == "model" else s.provider
+    priced_out = sa.select(runs.c.run_id).where(runs.c.unpriced_calls > 0, *where.where())
+    query = (
+        sa.select(group.label("group"), sa.func.count())
+        .where(s.kind == "llm", s.price_source == UNPRICED, s.run_id.in_(priced_out))
+        .group_by(group)
+    )
+    return {value: int(count) for value, count in conn.execute(query)}
 
 
 _FRACTIONS = postgresql.array([0.5, 0.95], type_=sa.Float)
@@ -102,6 +131,10 @@ def _sums(source: Any) -> list[sa.Label[Any]]:
     ]
 
 
+def _run_unpriced() -> list[sa.Label[Any]]:
+    return [sa.func.coalesce(sa.func.sum(runs.c.unpriced_calls), 0).label("unpriced_calls")]
+
+
 def _by_run(where: queries.RunFilter, grouping: queries.ReportGrouping) -> sa.Select[Any]:
     r = runs.c
     # JSONB -> the tag's JSON value, as the CLI reads it
@@ -116,6 +149,7 @@ def _by_run(where: queries.RunFilter, grouping: queries.ReportGrouping) -> sa.Se
             sa.func.count().label("calls"),
             _percentiles(r.duration_ms / 1000.0),
             *_sums(runs),
+            *_run_unpriced(),
         )
         .where(*where.where())
         .group_by(group)
@@ -134,13 +168,19 @@ def every_call_statement(where: queries.RunFilter, grouping: queries.ReportGroup
             s.input_tokens,
             s.output_tokens,
             s.cost_usd,
+            s.retry_attempt,
         )
         .select_from(steps.join(runs, runs.c.run_id == s.run_id))
         .where(s.kind == "llm", *where.where())
         .cte("calls")
     )
     per_call = (
-        sa.select(calls.c.group, sa.func.count().label("calls"), _percentiles(calls.c.seconds), *_sums(calls))
+        sa.select(
+            calls.c.group,
+            sa.func.count().filter(call_rollup.first_attempt(calls.c.retry_attempt)).label("calls"),
+            _percentiles(calls.c.seconds),
+            *_sums(calls),
+        )
         .group_by(calls.c.group)
         .subquery("per_call")
     )
@@ -178,7 +218,8 @@ def _shape(row: Any, per: str) -> dict[str, Any]:
         "p95_s": round(p95, 3) if p95 is not None else None,
         "input_tokens": int(row["input_tokens"]),
         "output_tokens": int(row["output_tokens"]),
-        "cost_usd": round(float(row["cost_usd"]), 6),
+        "cost_usd": round(float(row["cost_usd"]), 10),
+        "unpriced_calls": int(row.get("unpriced_calls") or 0),  # per call: filled in by usage_report
     }
     if per == "calls":
         summary["calls"] = row["calls"]

@@ -20,6 +20,7 @@ def user_totals(conn: sa.Connection, workspace: str, user_id: str, since: dateti
         sa.cast(sa.func.coalesce(sa.func.sum(r.input_tokens), 0), Count).label("input_tokens"),
         sa.cast(sa.func.coalesce(sa.func.sum(r.output_tokens), 0), Count).label("output_tokens"),
         sa.func.coalesce(sa.func.sum(r.cost_usd), 0.0).label("cost_usd"),
+        sa.func.coalesce(sa.func.sum(r.unpriced_calls), 0).label("unpriced_calls"),
         sa.func.min(r.started_at).label("first_seen"),
         sa.func.max(r.started_at).label("last_seen"),
     ).where(*_scope(workspace, user_id, since))
@@ -35,6 +36,7 @@ def user_projects(conn: sa.Connection, workspace: str, user_id: str, since: date
             sa.func.count().label("runs"),
             sa.func.sum(sa.case((r.status.in_(("failed", "stalled")), 1), else_=0)).label("failed"),
             sa.func.coalesce(sa.func.sum(r.cost_usd), 0.0).label("cost_usd"),
+            sa.func.coalesce(sa.func.sum(r.unpriced_calls), 0).label("unpriced_calls"),
         )
         .where(*_scope(workspace, user_id, since))
         .group_by(r.project)

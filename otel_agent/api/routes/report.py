@@ -10,11 +10,13 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from otel_agent.api import deps, params
 from otel_agent.api.queries.report import WorkspaceRunFilter, usage_report
 from otel_agent.api.schemas import Report, ReportRow
 from otel_agent.api.tables import utcnow
+from otel_agent.store.queries import report_grouping
 
 router = APIRouter(tags=["report"])
 _BY_HELP = "project, stage, role, status, user, trigger, provider, model, or a run tag (tag:NAME)"
@@ -32,6 +34,11 @@ def report(
     stage: params.Text = None,
     role: params.Text = None,
 ) -> Report:
+    try:
+        report_grouping(by)
+    except ValueError as exc:  # a 422 shaped like any invalid parameter's, naming the valid values
+        error = {"type": "value_error", "loc": ("query", "by"), "msg": str(exc).replace("--by", "by")}
+        raise RequestValidationError([error]) from None
     since = utcnow() - timedelta(days=days)
     where = WorkspaceRunFilter(
         project=project, stage=stage, agent_role=role, workspace=caller.workspace, since=since

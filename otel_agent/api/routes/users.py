@@ -37,6 +37,7 @@ def user_activity(
         input_tokens=int(totals.input_tokens or 0),
         output_tokens=int(totals.output_tokens or 0),
         cost_usd=float(totals.cost_usd or 0.0),
+        unpriced_calls=int(totals.unpriced_calls or 0),
         first_seen=totals.first_seen,
         last_seen=totals.last_seen,
         projects=[ProjectActivity.model_validate(row, from_attributes=True) for row in projects],
