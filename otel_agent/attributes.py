@@ -107,6 +107,7 @@ PRICE_SOURCE_UNPRICED: Final = "unpriced"
 USAGE_INVALID: Final = "otel_agent.usage.invalid"  # e.g. "negative input_tokens"
 ENRICHMENT_ERROR: Final = "otel_agent.enrichment.error"  # a processor step failed; span went on unenriched
 CAPTURE_ERROR: Final = "otel_agent.capture.error"  # the genai capture could not read a response
+GENAI_SERVER: Final = "otel_agent.genai.server"  # the gateway / self-hosted server that answered
 
 # Errors: our taxonomy beside semconv's error.type.
 ERROR_CATEGORY: Final = "otel_agent.error.category"

@@ -1,4 +1,4 @@
-"""A fake LLM provider on 127.0.0.1 (stdlib only): answers like OpenAI, Anthropic or Gemini by URL path.
+"""A fake LLM provider on 127.0.0.1 (stdlib only): answers like OpenAI, Anthropic, Gemini, Ollama by path.
 
 Scripted replies (``FakeProvider.script``) are served first, in order; otherwise a default reply in the
 wire format the path asks for, with the request's model and the server's `usage`. Every request is kept
@@ -34,9 +34,16 @@ class FakeProvider:
     """Start with ``with FakeProvider() as fake:``; ``fake.url`` is its base URL."""
 
     def __init__(
-        self, port: int = 0, latency_s: float = 0.0, stream_bytes: int = 0, usage: R.Usage = R.DEFAULT_USAGE
+        self,
+        port: int = 0,
+        latency_s: float = 0.0,
+        stream_bytes: int = 0,
+        usage: R.Usage = R.DEFAULT_USAGE,
+        server: str | None = None,
     ) -> None:
+        """``server``: answer as that gateway or self-hosted server would (``replies.SERVERS``)."""
         self.latency_s = latency_s
+        self.server = server
         self.stream_bytes = stream_bytes
         self.usage = usage
         self.requests: list[Received] = []
@@ -84,7 +91,7 @@ class FakeProvider:
                 if entry[0] in received.path:
                     self._script.remove(entry)
                     return entry[1]
-        return default_reply(received, self.usage, self.stream_bytes)
+        return R.as_server(default_reply(received, self.usage, self.stream_bytes), self.server)
 
 
 def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Reply:
@@ -116,6 +123,11 @@ def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Re
         return R.gemini_stream(model, usage, stream_bytes)
     if path.endswith(":generateContent"):
         return R.gemini_generate(model, usage)
+    if path.endswith(("/api/chat", "/api/generate")):
+        return R.ollama_reply(model, usage, body.get("stream") is not False, path.endswith("/chat"))
+    if path.endswith(("/api/embed", "/api/embeddings")):
+        inputs = body.get("input")
+        return R.ollama_embed(model, len(inputs) if isinstance(inputs, list) else 1, usage)
     return R.json_reply({"error": {"message": f"no such endpoint {path}", "type": "not_found"}}, 404)
 
 
