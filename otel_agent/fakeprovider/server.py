@@ -40,10 +40,13 @@ class FakeProvider:
         stream_bytes: int = 0,
         usage: R.Usage = R.DEFAULT_USAGE,
         server: str | None = None,
+        upstream: str = "https://api.openai.com/v1",
     ) -> None:
-        """``server``: answer as that gateway or self-hosted server would (``replies.SERVERS``)."""
+        """``server``: answer as that gateway or self-hosted server would (``replies.SERVERS``); a
+        LiteLLM-like gateway names ``upstream`` as the model's API base."""
         self.latency_s = latency_s
         self.server = server
+        self.upstream = upstream
         self.stream_bytes = stream_bytes
         self.usage = usage
         self.requests: list[Received] = []
@@ -91,7 +94,7 @@ class FakeProvider:
                 if entry[0] in received.path:
                     self._script.remove(entry)
                     return entry[1]
-        return R.as_server(default_reply(received, self.usage, self.stream_bytes), self.server)
+        return R.as_server(default_reply(received, self.usage, self.stream_bytes), self.server, self.upstream)
 
 
 def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Reply:
