@@ -8,7 +8,9 @@ the median round is reported. A control row wraps Client.send in a pass-through 
 show what the harness itself measures for no work (its noise floor).
 
 Goals (issue 4): a non-streamed chat call costs at most 50 us more CPU; reading a 1 MB SSE stream costs
-at most 1.05x the plain instrumented read.
+at most 1.05x the plain instrumented read. Issue 13 adds rows for a call to an endpoint nobody
+configured (recognised by its path and body), a POST that is no LLM call (one cheap check), and the
+call against no instrumentation at all (the httpx instrumentation off too).
 """
 
 from __future__ import annotations
@@ -222,12 +224,64 @@ def run(client: httpx.Client, provider: TracerProvider, url: str) -> None:
     )
     per_call = capture_cpu(provider, chat_url)
     print(f"capture work alone per non-streamed call (span included, no network): {per_call * 1e6:.1f} us")
+    detected_and_plain_posts(client, provider, url)
     for reader in ("iter_raw", "iter_lines"):
         plain, ours, _ = alternate(stream(reader), STREAMS_PER_ROUND, instrument)
         print(
             f"1 MB SSE stream read with {reader}(): plain {plain * 1e3:.2f} ms CPU, with genai capture"
             f" {ours * 1e3:.2f} ms: {ours / plain:.3f}x (goal <= 1.05x)"
         )
+
+
+def detected_and_plain_posts(client: httpx.Client, provider: TracerProvider, url: str) -> None:
+    """Issue 13: an unconfigured endpoint (the path's shape says chat), and a POST that is no LLM call."""
+
+    def instrument() -> None:
+        genai.instrument(genai.GenAISettings(), tracer_provider=provider)
+
+    def detected() -> None:
+        client.post(url + "/gateway/v1/chat/completions", json=CHAT).read()
+
+    def not_llm() -> None:
+        client.post(url + "/gateway/v1/chat/completions", json={"name": "x", "rows": [1, 2, 3]}).read()
+
+    def upload() -> None:
+        client.post(url + "/upload", json={"name": "x", "rows": [1, 2, 3]}).read()
+
+    rows = (
+        ("chat call to an unconfigured endpoint (recognised by shape)", detected),
+        ("POST to a chat-shaped path whose body is no LLM call", not_llm),
+        ("POST to another path (no LLM call)", upload),
+    )
+    for label, work in rows:
+        plain, ours, added = alternate(work, CALLS_PER_ROUND, instrument, rounds=CALL_ROUNDS)
+        print(f"{label}: {plain * 1e6:.0f} us vs {ours * 1e6:.0f} us: {added * 1e6:+.1f} us (goal <= +50 us)")
+    chat_url = url + "/openai/v1/chat/completions"
+
+    def configured() -> None:
+        client.post(chat_url, json=CHAT).read()
+
+    HTTPXClientInstrumentor().uninstrument()
+    try:
+        for label, work in (("configured", configured), ("unconfigured", detected)):
+            plain, ours, added = alternate(
+                work, CALLS_PER_ROUND, instrument_with_map(provider, url), rounds=CALL_ROUNDS
+            )
+            print(
+                f"chat call ({label} endpoint) against no instrumentation at all: {plain * 1e6:.0f} us vs"
+                f" {ours * 1e6:.0f} us with genai capture: {added * 1e6:+.1f} us (goal <= +50 us)"
+            )
+    finally:
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+
+
+def instrument_with_map(provider: TracerProvider, url: str) -> Callable[[], None]:
+    def instrument() -> None:
+        genai.instrument(
+            genai.GenAISettings(), tracer_provider=provider, base_urls={url + "/openai": "openai"}
+        )
+
+    return instrument
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_agent import attributes as A
-from otel_agent.genai import content
+from otel_agent.genai import content, detailprice
 from otel_agent.genai.body import BodyReader, read_whole
 from otel_agent.genai.detect import final_provider, name_from_headers
 from otel_agent.genai.errors import read_exception, read_stream_error
@@ -166,6 +166,9 @@ class Call:
         attributes[A.RETRY_ATTEMPT] = self.attempt
         if self.route.detected:
             self._name_provider(attributes)
+        if "details" in self.facts.state and not self.settings.price_file:
+            provider = attributes.get(A.GEN_AI_PROVIDER_NAME, self.route.provider)
+            attributes.update(detailprice.cost_attributes(self.facts, provider))
         set_clean_attributes(self.span, attributes)
         if self.facts.error_type:
             self.span.set_status(Status(StatusCode.ERROR, self.facts.error_type))

@@ -20,6 +20,7 @@ class GenAISettings:
     # documented to accept stream_options, "all" for every endpoint, "off". True / False mean all / off.
     stream_usage: str | bool = "auto"
     detect: bool = True  # recognise LLM calls to any endpoint by the request's shape
+    price_file: str | None = None  # the user's prices win: usage details are then left to the processors
     capture_content: bool = False
     content_max_bytes: int = 8192
     max_event_bytes: int = 1 << 20  # one stream event larger than this is skipped (and noted)
@@ -36,6 +37,7 @@ class GenAISettings:
             base_urls=parse_base_urls(settings.genai_base_urls),
             stream_usage=settings.genai_stream_usage,
             detect=settings.genai_detect,
+            price_file=settings.price_file,
             capture_content=settings.genai_capture_content,
             content_max_bytes=settings.genai_content_max_bytes,
             max_event_bytes=settings.genai_max_event_bytes,
