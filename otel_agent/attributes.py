@@ -179,6 +179,7 @@ BAGGAGE_KEYS: Final = (
 GEN_AI_USAGE_PROMPT_TOKENS_LEGACY: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY: Final = "gen_ai.usage.completion_tokens"
 # OpenInference (Arize Phoenix).
+OI_SPAN_KIND: Final = "openinference.span.kind"  # AGENT / CHAIN spans of agent frameworks start runs
 OI_MODEL_NAME: Final = "llm.model_name"
 OI_PROVIDER: Final = "llm.provider"
 OI_SYSTEM: Final = "llm.system"

@@ -199,7 +199,13 @@ def foreign_genai_span(settings: GenAISettings, parent: otel_context.Context | N
     span = trace.get_current_span(parent)
     # The usual case (no span, or an agent step) is decided without touching attributes; is_recording()
     # first, as a missing `kind` (no span at all) costs getattr a raised AttributeError.
-    if not span.is_recording() or getattr(span, "kind", None) is not SpanKind.CLIENT:
+    if not span.is_recording():
+        return None
+    kind = getattr(span, "kind", None)
+    if kind is SpanKind.INTERNAL:  # OpenInference makes its LLM spans INTERNAL (the OpenAI Agents SDK's)
+        attrs = getattr(span, "attributes", None)
+        return span if attrs and attrs.get(A.OI_SPAN_KIND) == "LLM" else None
+    if kind is not SpanKind.CLIENT:
         return None
     attrs = getattr(span, "attributes", None)
     if not attrs:
