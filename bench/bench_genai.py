@@ -119,15 +119,19 @@ def capture_cpu(provider: TracerProvider, chat_url: str, count: int = 20_000) ->
     return min(cpu_per_op(one, count) for _ in range(3))
 
 
-def instructions_per_call(url: str) -> tuple[float, float] | None:
-    """User-space instructions per chat call (plain, ours), counted by `perf stat` on a child process
-    making N and 3N calls (the difference cancels start-up). Unlike CPU time, it does not grow with the
-    machine's load (cache misses); None when perf cannot count here."""
+def instructions_per_call(
+    url: str, target: str = "configured", layer: str = "httpx"
+) -> tuple[float, float] | None:
+    """User-space instructions per call (plain, ours), counted by `perf stat` on a child process making N
+    and 3N calls (the difference cancels start-up). Unlike CPU time, it does not grow with the machine's
+    load (cache misses); None when perf cannot count here. `target`: configured | unconfigured | notllm
+    (see TARGETS); `layer`: httpx (its instrumentation on in both) | bare (no other instrumentation)."""
     if shutil.which("perf") is None:
         return None
     per_call = []
     for mode in ("plain", "ours"):
-        counts = [_instructions(mode, calls, url) for calls in (COUNTED_CALLS, 3 * COUNTED_CALLS)]
+        spec = f"{mode}:{target}:{layer}"
+        counts = [_instructions(spec, calls, url) for calls in (COUNTED_CALLS, 3 * COUNTED_CALLS)]
         if counts[0] is None or counts[1] is None:
             return None
         per_call.append((counts[1] - counts[0]) / (2 * COUNTED_CALLS))
@@ -138,7 +142,7 @@ def _instructions(mode: str, calls: int, url: str) -> int | None:
     command = ["perf", "stat", "-x,", "-e", "instructions:u", "--no-inherit", sys.executable, "-m"]
     command += ["bench.bench_genai", mode, str(calls), url]
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # same dict layouts in every child
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     for line in done.stderr.splitlines():
         fields = line.split(",")
         if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
@@ -146,18 +150,51 @@ def _instructions(mode: str, calls: int, url: str) -> int | None:
     return None
 
 
+# What the counted calls post: (path, body, map the path's base URL to openai?)
+TARGETS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "configured": ("/openai/v1/chat/completions", CHAT, True),
+    "unconfigured": ("/gateway/v1/chat/completions", CHAT, False),  # recognised by its shape (issue 13)
+    "notllm": ("/upload", {"name": "x", "rows": [1, 2, 3]}, False),  # no LLM call: one cheap check
+}
+
+
 def counted_calls(mode: str, calls: int, url: str) -> None:
-    """The child of `instructions_per_call`: warm up, then `calls` chat calls, plain or with the capture."""
+    """The child of `instructions_per_call`: warm up, then `calls` posts, plain or with the capture."""
+    who, target, layer = (mode.split(":") + ["configured", "httpx"])[:3]
+    path, body, mapped = TARGETS[target]
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    if mode == "ours":
-        genai.instrument(
-            genai.GenAISettings(), tracer_provider=provider, base_urls={url + "/openai": "openai"}
-        )
+    if layer == "httpx":
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    if who == "ours":
+        base_urls = {url + "/openai": "openai"} if mapped else None
+        genai.instrument(genai.GenAISettings(), tracer_provider=provider, base_urls=base_urls)
     with httpx.Client() as client:
         for _ in range(50 + calls):
-            client.post(url + "/openai/v1/chat/completions", json=CHAT).read()
+            client.post(url + path, json=body).read()
+
+
+def count_only() -> None:
+    """`python -m bench.bench_genai count`: the instruction counts alone (quick, and load-independent)."""
+    proc, url = start_fake(STREAM_BYTES)
+    try:
+        for layer in ("httpx", "bare"):
+            for target in TARGETS:
+                counted = instructions_per_call(url, target, layer)
+                if counted is None:
+                    print("instructions: not counted (perf is missing or not allowed here)")
+                    return
+                plain, ours = counted
+                where = "httpx instrumentation on" if layer == "httpx" else "no other instrumentation"
+                added = (ours - plain) / 1e3
+                print(
+                    f"instructions per POST ({target}, {where}): without capture {plain / 1e3:.0f}k,"
+                    f" with {ours / 1e3:.0f}k: {added:+.1f}k",
+                    flush=True,
+                )
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def main() -> None:
@@ -285,7 +322,11 @@ def instrument_with_map(provider: TracerProvider, url: str) -> Callable[[], None
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4:  # python -m bench.bench_genai plain|ours CALLS URL: the counted child
+    if (
+        len(sys.argv) == 4
+    ):  # python -m bench.bench_genai plain|ours[:TARGET:LAYER] CALLS URL: the counted child
         counted_calls(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1:] == ["count"]:
+        count_only()
     else:
         main()

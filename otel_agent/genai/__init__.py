@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from opentelemetry import trace
 
-from otel_agent.genai import patch
+from otel_agent.genai import detect, patch
 from otel_agent.genai.capture import Capture
 from otel_agent.genai.settings import GenAISettings, normalise_base_urls
 from otel_agent.settings import Settings
@@ -35,6 +35,8 @@ def instrument(
         settings = GenAISettings(**{**vars(settings), "base_urls": normalise_base_urls(merged)})
     capture = Capture(settings, tracer_provider)
     _active[:] = [capture]
+    if settings.detect:
+        detect.warm_up()  # genai-prices' data, for naming providers by model, off the request path
     return patch.install(capture)
 
 

@@ -52,7 +52,7 @@ class Capture:
         except KeyError:
             pass
         settings = self.settings
-        target = _target(url, settings.base_urls, settings.detect, settings.stream_usage)
+        target = _target(url, settings.base_urls, settings.detect, str(settings.stream_usage))
         if len(self._targets) < _MAX_TARGETS:
             self._targets[key] = target
         return target

@@ -188,6 +188,11 @@ def _lookup(model: str) -> str | None:
     return _FROM_GENAI_PRICES.get(provider.id, provider.id)
 
 
+_warmed: list[bool] = []
+
+
 def warm_up() -> None:
     """Load genai-prices' data off the request path (about a second, once): a daemon thread."""
-    threading.Thread(target=_lookup, args=("gpt-4o",), name="otel-agent-genai-warm", daemon=True).start()
+    if not _warmed:
+        _warmed.append(True)
+        threading.Thread(target=_lookup, args=("gpt-4o",), name="otel-agent-genai-warm", daemon=True).start()

@@ -64,7 +64,7 @@ def read_body(body: Any, facts: CallFacts) -> None:
     usage = gemini_usage(meta)
     if usage is not None:
         facts.usage = usage
-        if has_details(meta):
+        if isinstance(meta, dict) and has_details(meta):
             detailprice.keep(facts, "default", body)
     candidates = body.get("candidates")
     if isinstance(candidates, list):
