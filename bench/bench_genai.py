@@ -119,6 +119,63 @@ def capture_cpu(provider: TracerProvider, chat_url: str, count: int = 20_000) ->
     return min(cpu_per_op(one, count) for _ in range(3))
 
 
+def capture_alone(url: str, rounds: int = 7, count: int = 5_000) -> None:
+    """`python -m bench.bench_genai alone`: the capture's own CPU per request on real request/response
+    pairs, no network (the steadiest figure on a loaded machine), for a configured endpoint, an
+    unconfigured one recognised by its shape, and POSTs that are no LLM call. Rounds interleave the
+    cases; the median is printed with the load average."""
+    from otel_agent.fakeprovider import replies
+    from otel_agent.genai.capture import Capture
+    from otel_agent.genai.settings import GenAISettings, normalise_base_urls
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
+    capture = Capture(GenAISettings(base_urls=normalise_base_urls({url + "/openai": "openai"})), provider)
+    reply = replies.openai_chat("gpt-4o")
+
+    def llm_call(path: str) -> Callable[[], None]:
+        request = httpx.Request("POST", url + path, json=CHAT)
+        response = httpx.Response(200, headers=reply.headers, content=reply.body, request=request)
+
+        def one() -> None:
+            begun = capture.begin(request)
+            if begun is None:  # not recognised (code before issue 13, for the unconfigured endpoint)
+                return
+            call = begun[0]
+            call.detach(call.attach())
+            call.read_whole_response(response)
+
+        return one
+
+    def no_call(path: str, body: dict[str, Any]) -> Callable[[], None]:
+        request = httpx.Request("POST", url + path, json=body)
+        return lambda: capture.begin(request)  # type: ignore[func-returns-value]
+
+    other = {"name": "x", "rows": [1, 2, 3]}
+    cases = {
+        "LLM call, configured endpoint": llm_call("/openai/v1/chat/completions"),
+        "LLM call, unconfigured endpoint (recognised by shape)": llm_call("/gateway/v1/chat/completions"),
+        "POST to another path, no LLM call": no_call("/upload", other),
+        "POST to a chat-shaped path, body no LLM call": no_call("/gateway/v1/chat/completions", other),
+        "GET": no_call_get(capture, url + "/openai/v1/models"),
+    }
+    for work in cases.values():  # warm up: price lookups, genai-prices' data, route caches
+        for _ in range(200):
+            work()
+    results: dict[str, list[float]] = {label: [] for label in cases}
+    for _ in range(rounds):
+        for label, work in cases.items():
+            results[label].append(cpu_per_op(work, count))
+    load = os.getloadavg()[0]
+    for label, per_op in results.items():
+        print(f"capture work alone, {label}: {statistics.median(per_op) * 1e6:.2f} us (load {load:.1f})")
+
+
+def no_call_get(capture: Any, url: str) -> Callable[[], None]:
+    request = httpx.Request("GET", url)
+    return lambda: capture.begin(request)  # type: ignore[no-any-return]
+
+
 def instructions_per_call(
     url: str, target: str = "configured", layer: str = "httpx"
 ) -> tuple[float, float] | None:
@@ -328,5 +385,7 @@ if __name__ == "__main__":
         counted_calls(sys.argv[1], int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1:] == ["count"]:
         count_only()
+    elif sys.argv[1:] == ["alone"]:
+        capture_alone("http://127.0.0.1:8765")
     else:
         main()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from otel_agent.fakeprovider import bedrock
 from otel_agent.fakeprovider import replies as R
 
 
@@ -104,6 +105,9 @@ def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Re
     except ValueError:
         return R.json_reply({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, 400)
     path = received.path.split("?")[0]
+    bedrock_reply = bedrock.reply_for(path, usage)
+    if bedrock_reply is not None:
+        return bedrock_reply
     model = str(body.get("model") or path.rsplit("/", 1)[-1].split(":")[0])
     stream = body.get("stream") is True
     if path.endswith("/chat/completions"):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from opentelemetry import trace
 
-from otel_agent.genai import detect, patch
+from otel_agent.genai import bedrock, detect, patch
 from otel_agent.genai.capture import Capture
 from otel_agent.genai.settings import GenAISettings, normalise_base_urls
 from otel_agent.settings import Settings
@@ -37,11 +37,15 @@ def instrument(
     _active[:] = [capture]
     if settings.detect:
         detect.warm_up()  # genai-prices' data, for naming providers by model, off the request path
-    return patch.install(capture)
+    done = patch.install(capture)
+    if bedrock.install(capture.tracer):
+        done.append("botocore")
+    return done
 
 
 def uninstrument() -> None:
     patch.uninstall()
+    bedrock.uninstall()
     _active.clear()
 
 
