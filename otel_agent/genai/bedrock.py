@@ -53,7 +53,7 @@ def install(tracer: trace.Tracer) -> bool:
         return False
     original = BaseClient._make_api_call
     _original.append(original)
-    BaseClient._make_api_call = _wrapped(original, tracer)  # type: ignore[method-assign]
+    BaseClient._make_api_call = _wrapped(original, tracer)
     return True
 
 
@@ -61,7 +61,7 @@ def uninstall() -> None:
     if _original:
         from botocore.client import BaseClient
 
-        BaseClient._make_api_call = _original.pop()  # type: ignore[method-assign]
+        BaseClient._make_api_call = _original.pop()
 
 
 def _wrapped(original: Any, tracer: trace.Tracer) -> Any:
