@@ -55,6 +55,17 @@ def _usage_object(fixture: dict[str, Any]) -> Any:
     except ValueError:
         pass
     events = [line[5:].strip() for line in body.splitlines() if line.startswith("data:")]
+    decoded = [json.loads(data) for data in events if data.startswith("{")]
+    kinds = {event.get("type") for event in decoded}
+    if "message_start" in kinds:  # Anthropic: the start's usage completed by message_delta's
+        message = next(e["message"] for e in decoded if e.get("type") == "message_start")
+        usage = dict(message["usage"])
+        for event in decoded:
+            if event.get("type") == "message_delta":
+                usage.update(event.get("usage") or {})
+        return {**message, "usage": usage}
+    if "message-end" in kinds:  # Cohere: usage in message-end's delta
+        return next(e["delta"] for e in decoded if e.get("type") == "message-end")
     for data in reversed(events):
         if data.startswith("{") and ('"usage"' in data or '"usageMetadata"' in data):
             parsed = json.loads(data)
