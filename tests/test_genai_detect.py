@@ -154,6 +154,32 @@ def test_any_path_whose_body_is_a_chat_request(plain: FakeProvider) -> None:
     assert second[A.GEN_AI_PROVIDER_NAME] == "anthropic" and second[A.GEN_AI_USAGE_INPUT_TOKENS] == 1234
 
 
+@pytest.mark.parametrize(
+    ("path", "provider", "operation"),
+    [
+        ("/api/v1/chat/completions", "openai", "chat"),  # a gateway's /api prefix is no Ollama
+        ("/api/chat", "ollama", "chat"),
+        ("/proxy/v1/messages", "anthropic", "chat"),
+        ("/x/v1/embeddings", "openai", "embeddings"),
+        ("/x/v1/responses", "openai", "chat"),
+        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", "gcp.gemini", "generate_content"),
+        (
+            "/v1/projects/p/locations/l/publishers/google/models/m:generateContent",
+            "gcp.vertex_ai",
+            "generate_content",
+        ),
+        ("/v2/chat", "cohere", "chat"),
+        ("/v1/upload", None, None),
+    ],
+)
+def test_path_shapes(path: str, provider: str | None, operation: str | None) -> None:
+    from otel_agent.genai.detect import shape_route
+
+    found = shape_route(path)
+    got = (found.provider, found.operation) if found else (None, None)
+    assert got == (provider, operation)
+
+
 def test_the_base_url_mapping_still_wins(plain: FakeProvider) -> None:
     with rig(plain, base_urls={plain.url + "/mine": "mistral_ai"}) as r:
         chat(plain.url + "/mine/v1")

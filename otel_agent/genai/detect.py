@@ -57,8 +57,10 @@ def shape_route(path: str) -> Route | None:
     """The route a path's shape implies, on a host that names no provider (the family as provider)."""
     if ":generateContent" in path or ":streamGenerateContent" in path:
         return _detected(route(VERTEX if "/publishers/" in path else GEMINI, path))
-    if "/api/" in path:
-        return _detected(route(OLLAMA, path))
+    if "/api/" in path:  # Ollama's native endpoints; "/api/v1/chat/completions" and the like go on
+        found = _detected(route(OLLAMA, path))
+        if found is not None:
+            return found
     if path.endswith("/messages"):
         return _detected(route(ANTHROPIC, path))
     if path.endswith(("/v2/chat", "/v2/embed")):
