@@ -105,3 +105,19 @@ def test_other_aws_calls_are_left_alone(fake: FakeProvider, r: Rig) -> None:
             aws_secret_access_key="t",  # noqa: S106
         ).list_buckets()
     assert r.llm_spans() == []
+
+
+def test_with_the_contrib_botocore_instrumentation_one_span_per_call(fake: FakeProvider, r: Rig) -> None:
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    BotocoreInstrumentor().instrument(
+        tracer_provider=r.provider
+    )  # wraps after us, as under opentelemetry-instrument
+    try:
+        client(fake).converse(modelId=CLAUDE, messages=MESSAGES)
+    finally:
+        BotocoreInstrumentor().uninstrument()
+    (span,) = r.llm_spans()
+    assert (span.attributes or {}).get(
+        A.GEN_AI_SYSTEM_LEGACY
+    ) == "aws.bedrock"  # theirs, not a second of ours

@@ -1,10 +1,10 @@
 """AWS Bedrock through boto3 / botocore: one LLM span per Converse, ConverseStream or InvokeModel call.
 
 botocore does not use httpx, so the HTTP capture never sees Bedrock. This wraps
-``botocore.client.BaseClient._make_api_call`` (as opentelemetry-instrumentation-botocore does; we do not
-build on it: it needs its own extension per service and makes its own spans, where we want exactly our
-LLM span with our usage rules) and, for the ``bedrock-runtime`` service only, reads what botocore already
-parsed:
+``botocore.client.BaseClient._make_api_call`` (as opentelemetry-instrumentation-botocore does; its Bedrock
+Runtime extension makes GenAI spans too, but only when that instrumentation is installed and on, and
+with its own reading of usage; we do not depend on it, and when it is on, its span is the call's and we add
+none) and, for the ``bedrock-runtime`` service only, reads what botocore already parsed:
 
 * Converse: ``usage`` (``inputTokens`` excludes cache reads and writes, so they are added, as semconv and
   genai-prices count them), ``stopReason``.
@@ -69,6 +69,8 @@ def _wrapped(original: Any, tracer: trace.Tracer) -> Any:
     def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         if self.meta.service_model.service_name != SERVICE or operation_name not in _OPERATIONS:
             return original(self, operation_name, api_params)
+        if _instrumented_already():
+            return original(self, operation_name, api_params)
         call = _start(tracer, operation_name, api_params)
         if call is None:
             return original(self, operation_name, api_params)
@@ -83,6 +85,16 @@ def _wrapped(original: Any, tracer: trace.Tracer) -> Any:
         return call.succeeded(operation_name, result)
 
     return _make_api_call
+
+
+def _instrumented_already() -> bool:
+    """opentelemetry-instrumentation-botocore's Bedrock extension already made this call's GenAI span (its
+    wrapper, installed after ours, runs first): one span per call, so none of ours."""
+    span = trace.get_current_span()
+    if not span.is_recording() or getattr(span, "kind", None) is not SpanKind.CLIENT:
+        return False
+    attrs = getattr(span, "attributes", None) or {}
+    return bool(attrs.get(A.GEN_AI_PROVIDER_NAME) or attrs.get(A.GEN_AI_SYSTEM_LEGACY))
 
 
 def _start(tracer: trace.Tracer, operation_name: str, params: dict[str, Any]) -> BedrockCall | None:
