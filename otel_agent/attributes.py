@@ -110,6 +110,7 @@ CAPTURE_ERROR: Final = "otel_agent.capture.error"  # the genai capture could not
 # The sampler dropped this span's trace: otel-agent recorded it for its tables, metrics and logs only, so it
 # reached no OTLP (or other user) exporter. Absent on sampled spans (otel_agent/sampling.py).
 TRACE_UNSAMPLED: Final = "otel_agent.trace.unsampled"
+GENAI_SERVER: Final = "otel_agent.genai.server"  # the gateway / self-hosted server that answered
 
 # Errors: our taxonomy beside semconv's error.type.
 ERROR_CATEGORY: Final = "otel_agent.error.category"
@@ -181,6 +182,7 @@ BAGGAGE_KEYS: Final = (
 GEN_AI_USAGE_PROMPT_TOKENS_LEGACY: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY: Final = "gen_ai.usage.completion_tokens"
 # OpenInference (Arize Phoenix).
+OI_SPAN_KIND: Final = "openinference.span.kind"  # AGENT / CHAIN spans of agent frameworks start runs
 OI_MODEL_NAME: Final = "llm.model_name"
 OI_PROVIDER: Final = "llm.provider"
 OI_SYSTEM: Final = "llm.system"

@@ -51,6 +51,11 @@ _PROVIDER_IDS = {
 }
 
 
+def genai_prices_provider_id(provider: str) -> str:
+    """The genai-prices provider id for a semconv provider name (most are the same)."""
+    return _PROVIDER_IDS.get(provider, provider)
+
+
 class Cost(NamedTuple):
     """The price of one call; ``total_usd`` is None when unpriced (a NamedTuple: built per LLM span)."""
 

@@ -73,6 +73,19 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         return default
 
 
+def _stream_usage(env: Mapping[str, str], name: str) -> str:
+    """auto | all | off; true means all and false off (the variable was a boolean before)."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "auto"):
+        return "auto"
+    if raw in _TRUE or raw in ("all", "always"):
+        return "all"
+    if raw in _FALSE:
+        return "off"
+    _log.warning("%s=%r is not auto, all or off; using auto", name, raw)
+    return "auto"
+
+
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
     raw = env.get(name, "").strip()
     return raw or default
@@ -133,7 +146,9 @@ class Settings:
     # LLM-call capture from httpx/httpx2 traffic (docs/genai.md; otel_agent.genai.GenAISettings).
     genai_enabled: bool = True
     genai_base_urls: str = ""  # "url=provider,url=provider": OpenAI-compatible (or known) endpoints
-    genai_stream_usage: bool = False  # ask OpenAI-style streams for usage; hide that chunk from the app
+    # Ask OpenAI-style streams for usage (that chunk hidden from the app): auto (documented providers)/all/off
+    genai_stream_usage: str = "auto"
+    genai_detect: bool = True  # recognise LLM calls to any endpoint by the request's shape
     genai_capture_content: bool = False
     genai_content_max_bytes: int = 8192
     genai_max_event_bytes: int = 1 << 20  # a larger single stream event is skipped (and noted)
@@ -187,7 +202,8 @@ class Settings:
             log_events=_bool(env, "OTEL_AGENT_LOG_EVENTS", True),
             genai_enabled=_bool(env, "OTEL_AGENT_GENAI_ENABLED", True),
             genai_base_urls=_str(env, "OTEL_AGENT_GENAI_BASE_URLS", "") or "",
-            genai_stream_usage=_bool(env, "OTEL_AGENT_GENAI_STREAM_USAGE", False),
+            genai_stream_usage=_stream_usage(env, "OTEL_AGENT_GENAI_STREAM_USAGE"),
+            genai_detect=_bool(env, "OTEL_AGENT_GENAI_DETECT", True),
             genai_capture_content=_bool(env, "OTEL_AGENT_GENAI_CAPTURE_CONTENT", False),
             genai_content_max_bytes=_int(env, "OTEL_AGENT_GENAI_CONTENT_MAX_BYTES", 8192),
             genai_max_event_bytes=_int(env, "OTEL_AGENT_GENAI_MAX_EVENT_BYTES", 1 << 20, 1024),

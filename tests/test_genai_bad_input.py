@@ -155,11 +155,20 @@ def test_closed_and_abandoned_streams_end_their_spans(fake: FakeProvider) -> Non
         assert len(r.llm_spans()) == 2
 
 
-def test_other_hosts_and_methods_are_left_alone(fake: FakeProvider) -> None:
+def test_requests_that_are_no_llm_call_are_left_alone(fake: FakeProvider) -> None:
+    """GETs, POSTs to other paths, and shaped paths whose body names no model (a web app's own chat)."""
     with rig(fake) as r, httpx.Client() as client:
-        fake.script(replies.json_reply({"ok": True}), replies.json_reply({"ok": True}))
-        client.post(fake.url + "/not-a-provider/v1/chat/completions", json=BODY)
+        fake.script(*[replies.json_reply({"ok": True})] * 5)
+        client.post(fake.url + "/not-a-provider/v1/upload", json={"name": "x", "size": 3})
+        client.post(fake.url + "/app/api/chat", json={"messages": [{"text": "hi"}]})
+        client.post(fake.url + "/app/chat/completions", content=b"plain text")
         client.get(fake.url + CHAT)
+        client.post(fake.url + "/app/form", data={"model": "gpt-4o", "messages": "hi"})
+        assert r.spans() == []
+
+    with rig(fake, detect=False) as r, httpx.Client() as client:
+        fake.script(replies.json_reply({"ok": True}))
+        client.post(fake.url + "/not-a-provider/v1/chat/completions", json=BODY)
         assert r.spans() == []
 
 
@@ -193,7 +202,7 @@ def test_recorded_exchanges_replayed_over_http(fake: FakeProvider, name: str) ->
         assert attrs[A.ERROR_CATEGORY] == expected["error"][1]
 
 
-def test_stream_usage_opt_in_asks_for_usage_and_hides_that_chunk(fake: FakeProvider) -> None:
+def test_stream_usage_by_default_asks_for_usage_and_hides_that_chunk(fake: FakeProvider) -> None:
     import openai
 
     def chunks(r: Rig) -> list[dict[str, Any]]:
@@ -201,16 +210,51 @@ def test_stream_usage_opt_in_asks_for_usage_and_hides_that_chunk(fake: FakeProvi
         stream = client.chat.completions.create(model="gpt-4o", messages=BODY["messages"], stream=True)
         return [c.model_dump(exclude={"usage"}) for c in stream]
 
-    with rig(fake) as plain:
+    with rig(fake, stream_usage="off") as plain:
         without = chunks(plain)
         assert A.GEN_AI_USAGE_INPUT_TOKENS not in plain.one_llm_span()
-    with rig(fake, stream_usage=True) as r:
+    assert "stream_options" not in fake.requests[-1].json()
+    with rig(fake) as r:  # the default: auto, and the rig maps this URL to openai (documented to accept it)
         got = chunks(r)
         attrs = r.one_llm_span()
     assert fake.requests[-1].json()["stream_options"] == {"include_usage": True}
     assert got == without
     assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == 12
     assert A.CAPTURE_ERROR not in attrs
+
+
+def test_stream_usage_the_app_asked_for_reaches_the_app(fake: FakeProvider) -> None:
+    import openai
+
+    with rig(fake) as r:
+        client = openai.OpenAI(base_url=r.openai_url, api_key="k", max_retries=0)
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=BODY["messages"], stream=True, stream_options={"include_usage": True}
+        )
+        usages = [c.usage for c in stream if c.usage is not None]
+        assert r.one_llm_span()[A.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    assert len(usages) == 1 and usages[0].prompt_tokens == 12
+
+
+def test_stream_usage_unknown_servers_are_asked_only_when_told(fake: FakeProvider) -> None:
+    """A server recognised by its requests' shape alone may refuse an unknown field: auto leaves it."""
+
+    def read(r: Rig) -> bytes:
+        with (
+            httpx.Client() as client,
+            client.stream("POST", fake.url + "/vllm/v1/chat/completions", json=BODY) as response,
+        ):
+            return b"".join(response.iter_raw())
+
+    with rig(fake) as r:
+        auto = read(r)
+        assert A.GEN_AI_USAGE_INPUT_TOKENS not in r.one_llm_span()
+    assert "stream_options" not in fake.requests[-1].json()
+    with rig(fake, stream_usage="all") as r:
+        asked = read(r)
+        assert r.one_llm_span()[A.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    assert fake.requests[-1].json()["stream_options"] == {"include_usage": True}
+    assert asked.replace(b',"usage":null', b"") == auto
 
 
 def test_content_is_off_by_default_and_redacted_when_on(fake: FakeProvider) -> None:
@@ -228,7 +272,7 @@ def test_content_is_off_by_default_and_redacted_when_on(fake: FakeProvider) -> N
     assert not any(secret in str(value) for value in on.values())
 
 
-async def test_stream_usage_opt_in_async_raw_bytes(fake: FakeProvider) -> None:
+async def test_stream_usage_async_raw_bytes(fake: FakeProvider) -> None:
     """httpx2's async client read as raw bytes: the same bytes minus exactly the usage chunk."""
 
     async def read(r: Rig) -> bytes:
@@ -238,9 +282,9 @@ async def test_stream_usage_opt_in_async_raw_bytes(fake: FakeProvider) -> None:
         ):
             return b"".join([chunk async for chunk in response.aiter_raw()])
 
-    with rig(fake) as plain:
+    with rig(fake, stream_usage="off") as plain:
         without = await read(plain)
-    with rig(fake, stream_usage=True) as r:
+    with rig(fake) as r:
         got = await read(r)
         attrs = r.one_llm_span()
     assert b'"choices":[]' not in got

@@ -77,7 +77,9 @@ def test_routes_are_remembered_per_url_and_bounded(monkeypatch: pytest.MonkeyPat
         assert capture.route_for(httpx.Request("POST", f"{url}?n={n}")) == first
     assert len(capture._targets) == 3
     assert capture.route_for(httpx.Request("GET", url)) is None
-    assert capture.route_for(httpx.Request("POST", "http://other.local/v1/chat/completions")) is None
+    assert capture.route_for(httpx.Request("POST", "http://other.local/v1/upload")) is None
+    shaped = capture.route_for(httpx.Request("POST", "http://other.local/v1/chat/completions"))
+    assert shaped is not None and shaped.detected  # any host: recognised by the path, named later
 
 
 @pytest.mark.parametrize(

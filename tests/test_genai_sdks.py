@@ -109,12 +109,19 @@ def test_openai_responses_and_embeddings(r: Rig) -> None:
     assert attrs[A.COST_USD] > 0
 
 
-def test_openai_stream_without_usage_is_marked_by_no_tokens(r: Rig) -> None:
-    for _ in openai_client(r).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True):
-        pass
-    attrs = r.one_llm_span()
+def test_openai_stream_without_usage_is_marked_by_no_tokens(fake: FakeProvider) -> None:
+    with rig(fake, stream_usage="off") as r:
+        for _ in openai_client(r).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True):
+            pass
+        attrs = r.one_llm_span()
     assert A.GEN_AI_USAGE_INPUT_TOKENS not in attrs
     assert attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+def test_openai_stream_gets_usage_by_default(r: Rig) -> None:
+    chunks = list(openai_client(r).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    assert all(chunk.usage is None and chunk.choices for chunk in chunks)  # the app sees no usage chunk
+    assert_priced_openai_call(r.one_llm_span())
 
 
 def test_anthropic_sync_and_stream(r: Rig) -> None:

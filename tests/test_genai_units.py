@@ -30,7 +30,7 @@ def test_settings_from_env() -> None:
     }
     settings = GenAISettings.from_env(env)
     assert list(settings.base_urls) == ["http://gw.corp/v1/anthropic", "http://gw.corp/v1"]  # longest first
-    assert settings.stream_usage is True
+    assert settings.stream_usage == "all"
     assert settings.content_max_bytes == 8192  # bad value: logged, default kept
     assert GenAISettings.from_env({}).enabled is True
 

@@ -360,6 +360,67 @@ def gemini_error(kind: str) -> Reply:
     return json_reply({"error": {"code": status, "message": message, "status": name}}, status, headers)
 
 
+# --- Ollama (native API) -------------------------------------------------------------------------------
+def _ollama_object(model: str, usage: Usage, text: str, done: bool, chat: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "created_at": "2026-12-02T10:00:00Z", "done": done}
+    if chat:
+        body["message"] = {"role": "assistant", "content": text}
+    else:
+        body["response"] = text
+    if done:
+        body.update(done_reason="stop", prompt_eval_count=usage.input_tokens, eval_count=usage.output_tokens)
+    return body
+
+
+def ollama_reply(model: str, usage: Usage = Usage(), stream: bool = True, chat: bool = True) -> Reply:
+    """/api/chat or /api/generate: one JSON object, or NDJSON lines ending with done: true (the default)."""
+    if not stream:
+        return json_reply(_ollama_object(model, usage, TEXT, True, chat))
+    lines = [_ollama_object(model, usage, piece, False, chat) for piece in pieces(TEXT, 0)]
+    lines.append(_ollama_object(model, usage, "", True, chat))
+    chunks = tuple(json.dumps(line).encode() + b"\n" for line in lines)
+    return Reply(200, {"content-type": "application/x-ndjson"}, chunks=chunks)
+
+
+def ollama_embed(model: str, inputs: int, usage: Usage) -> Reply:
+    return json_reply(
+        {"model": model, "embeddings": [[0.1, 0.2, 0.3]] * inputs, "prompt_eval_count": usage.input_tokens}
+    )
+
+
+# --- what gateways and self-hosted servers add ---------------------------------------------------------
+SERVERS = ("litellm", "vllm", "ollama", "llama_cpp")
+
+
+def as_server(reply: Reply, server: str | None, upstream: str = "https://api.openai.com/v1") -> Reply:
+    """The reply as a gateway or self-hosted OpenAI-compatible server dresses it (JSON bodies only for
+    the body fingerprints): LiteLLM's x-litellm-* headers, Ollama's system_fingerprint, llama.cpp's
+    timings, vLLM's per-choice stop_reason."""
+    if server is None:
+        return reply
+    if server == "litellm":
+        headers = {
+            **reply.headers,
+            "x-litellm-version": "1.80.0",
+            "x-litellm-call-id": "fake-call",
+            "x-litellm-model-api-base": upstream,
+        }
+        return replace(reply, headers=headers)
+    if reply.chunks is not None or not reply.body.startswith(b"{"):
+        return reply
+    body = json.loads(reply.body)
+    if server == "ollama":
+        body["system_fingerprint"] = "fp_ollama"
+    elif server == "llama_cpp":
+        body["system_fingerprint"] = "b7000-fake"
+        body["timings"] = {"prompt_n": 12, "predicted_n": 7}
+    elif server == "vllm":
+        for choice in body.get("choices") or []:
+            choice["stop_reason"] = None
+        body["prompt_logprobs"] = None
+    return replace(reply, body=json.dumps(body).encode())
+
+
 def from_fixture(fixture: dict[str, Any]) -> Reply:
     """Replay a recorded exchange (tests/fixtures/providers/*.json): SSE/NDJSON bodies go out in chunks."""
     response = fixture["response"]

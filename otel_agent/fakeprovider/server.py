@@ -1,4 +1,4 @@
-"""A fake LLM provider on 127.0.0.1 (stdlib only): answers like OpenAI, Anthropic or Gemini by URL path.
+"""A fake LLM provider on 127.0.0.1 (stdlib only): answers like OpenAI, Anthropic, Gemini, Ollama by path.
 
 Scripted replies (``FakeProvider.script``) are served first, in order; otherwise a default reply in the
 wire format the path asks for, with the request's model and the server's `usage`. Every request is kept
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from otel_agent.fakeprovider import bedrock
 from otel_agent.fakeprovider import replies as R
 
 
@@ -34,9 +35,19 @@ class FakeProvider:
     """Start with ``with FakeProvider() as fake:``; ``fake.url`` is its base URL."""
 
     def __init__(
-        self, port: int = 0, latency_s: float = 0.0, stream_bytes: int = 0, usage: R.Usage = R.DEFAULT_USAGE
+        self,
+        port: int = 0,
+        latency_s: float = 0.0,
+        stream_bytes: int = 0,
+        usage: R.Usage = R.DEFAULT_USAGE,
+        server: str | None = None,
+        upstream: str = "https://api.openai.com/v1",
     ) -> None:
+        """``server``: answer as that gateway or self-hosted server would (``replies.SERVERS``); a
+        LiteLLM-like gateway names ``upstream`` as the model's API base."""
         self.latency_s = latency_s
+        self.server = server
+        self.upstream = upstream
         self.stream_bytes = stream_bytes
         self.usage = usage
         self.requests: list[Received] = []
@@ -84,7 +95,7 @@ class FakeProvider:
                 if entry[0] in received.path:
                     self._script.remove(entry)
                     return entry[1]
-        return default_reply(received, self.usage, self.stream_bytes)
+        return R.as_server(default_reply(received, self.usage, self.stream_bytes), self.server, self.upstream)
 
 
 def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Reply:
@@ -94,6 +105,9 @@ def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Re
     except ValueError:
         return R.json_reply({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, 400)
     path = received.path.split("?")[0]
+    bedrock_reply = bedrock.reply_for(path, usage)
+    if bedrock_reply is not None:
+        return bedrock_reply
     model = str(body.get("model") or path.rsplit("/", 1)[-1].split(":")[0])
     stream = body.get("stream") is True
     if path.endswith("/chat/completions"):
@@ -116,6 +130,11 @@ def default_reply(received: Received, usage: R.Usage, stream_bytes: int) -> R.Re
         return R.gemini_stream(model, usage, stream_bytes)
     if path.endswith(":generateContent"):
         return R.gemini_generate(model, usage)
+    if path.endswith(("/api/chat", "/api/generate")):
+        return R.ollama_reply(model, usage, body.get("stream") is not False, path.endswith("/chat"))
+    if path.endswith(("/api/embed", "/api/embeddings")):
+        inputs = body.get("input")
+        return R.ollama_embed(model, len(inputs) if isinstance(inputs, list) else 1, usage)
     return R.json_reply({"error": {"message": f"no such endpoint {path}", "type": "not_found"}}, 404)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from opentelemetry import trace
 
-from otel_agent.genai import patch
+from otel_agent.genai import bedrock, detect, patch
 from otel_agent.genai.capture import Capture
 from otel_agent.genai.settings import GenAISettings, normalise_base_urls
 from otel_agent.settings import Settings
@@ -35,11 +35,17 @@ def instrument(
         settings = GenAISettings(**{**vars(settings), "base_urls": normalise_base_urls(merged)})
     capture = Capture(settings, tracer_provider)
     _active[:] = [capture]
-    return patch.install(capture)
+    if settings.detect:
+        detect.warm_up()  # genai-prices' data, for naming providers by model, off the request path
+    done = patch.install(capture)
+    if bedrock.install(capture.tracer):
+        done.append("botocore")
+    return done
 
 
 def uninstrument() -> None:
     patch.uninstall()
+    bedrock.uninstall()
     _active.clear()
 
 

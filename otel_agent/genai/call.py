@@ -16,8 +16,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_agent import attributes as A
-from otel_agent.genai import content
+from otel_agent.genai import content, detailprice
 from otel_agent.genai.body import BodyReader, read_whole
+from otel_agent.genai.detect import final_provider, name_from_headers
 from otel_agent.genai.errors import read_exception, read_stream_error
 from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.providers import Route
@@ -88,6 +89,8 @@ class Call:
     def read_whole_response(self, response: Any) -> None:
         """Non-streamed: the client has read and decoded the body already."""
         try:
+            if self.route.detected:
+                name_from_headers(response.headers, self.facts)
             read_whole(self.route.wire, self.facts, response.status_code, response.headers, response.content)
             if self.settings.capture_content:
                 self._record_output(response)
@@ -98,6 +101,8 @@ class Call:
             self.end()
 
     def open_body(self, response: Any) -> BodyReader:
+        if self.route.detected:
+            name_from_headers(response.headers, self.facts)
         self.body = BodyReader(
             self.route.wire, self.facts, response.status_code, response.headers, self.settings.max_event_bytes
         )
@@ -159,10 +164,23 @@ class Call:
         if reasons is not None:
             attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)  # as the SDK stores sequences
         attributes[A.RETRY_ATTEMPT] = self.attempt
+        if self.route.detected:
+            self._name_provider(attributes)
+        if "details" in self.facts.state and not self.settings.price_file:
+            provider = attributes.get(A.GEN_AI_PROVIDER_NAME, self.route.provider)
+            attributes.update(detailprice.cost_attributes(self.facts, provider))
         set_clean_attributes(self.span, attributes)
         if self.facts.error_type:
             self.span.set_status(Status(StatusCode.ERROR, self.facts.error_type))
         self.span.end()
+
+    def _name_provider(self, attributes: dict[str, Any]) -> None:
+        """A call recognised by its shape: the provider from what the exchange said (detect.py)."""
+        provider = final_provider(self.route.provider, self.facts)
+        if provider != self.route.provider:
+            attributes[A.GEN_AI_PROVIDER_NAME] = provider
+        if self.facts.gateway:
+            attributes[A.GENAI_SERVER] = self.facts.gateway
 
     def _enrich_foreign(self, attributes: dict[str, Any]) -> None:
         if not self.span.is_recording():
@@ -181,7 +199,13 @@ def foreign_genai_span(settings: GenAISettings, parent: otel_context.Context | N
     span = trace.get_current_span(parent)
     # The usual case (no span, or an agent step) is decided without touching attributes; is_recording()
     # first, as a missing `kind` (no span at all) costs getattr a raised AttributeError.
-    if not span.is_recording() or getattr(span, "kind", None) is not SpanKind.CLIENT:
+    if not span.is_recording():
+        return None
+    kind = getattr(span, "kind", None)
+    if kind is SpanKind.INTERNAL:  # OpenInference makes its LLM spans INTERNAL (the OpenAI Agents SDK's)
+        attrs = getattr(span, "attributes", None)
+        return span if attrs and attrs.get(A.OI_SPAN_KIND) == "LLM" else None
+    if kind is not SpanKind.CLIENT:
         return None
     attrs = getattr(span, "attributes", None)
     if not attrs:

@@ -15,9 +15,10 @@ from otel_agent import __version__
 from otel_agent import attributes as A
 from otel_agent.genai import content
 from otel_agent.genai.call import Call, foreign_genai_span
+from otel_agent.genai.detect import route_by_body, shape_route
 from otel_agent.genai.facts import CallFacts
 from otel_agent.genai.headers import header
-from otel_agent.genai.providers import Route, provider_for, route
+from otel_agent.genai.providers import Route, accepts_stream_options, provider_for, route
 from otel_agent.genai.request import RequestFacts, body_bytes, read_request, rebuilt, with_stream_usage
 from otel_agent.genai.settings import GenAISettings
 from otel_agent.genai.startspan import start_client_span
@@ -50,7 +51,8 @@ class Capture:
             return self._targets[key]
         except KeyError:
             pass
-        target = _target(url, self.settings.base_urls)
+        settings = self.settings
+        target = _target(url, settings.base_urls, settings.detect, str(settings.stream_usage))
         if len(self._targets) < _MAX_TARGETS:
             self._targets[key] = target
         return target
@@ -58,11 +60,19 @@ class Capture:
     def begin(self, request: Any) -> tuple[Call, Any] | None:
         target = self._target_for(request)
         if target is None:
-            return None
-        raw = body_bytes(request)
+            if request.method != "POST" or not self.settings.detect:
+                return None
+            raw = body_bytes(request)
+            target = _by_body(request, raw)  # no known shape: is the body a chat request?
+            if target is None:
+                return None
+        else:
+            raw = body_bytes(request)
         asked = read_request(raw, parse_all=self.settings.capture_content)
+        if target.route.detected and not (asked.model or target.route.path_model):
+            return None  # a shaped path without a model in its body: a web app's own /api/chat, say
         stripping = False
-        if self.settings.stream_usage and asked.stream:
+        if asked.stream and (target.ask_usage or self.settings.stream_usage == "all"):
             request, stripping = self._maybe_ask_usage(request, raw, target.route)
         call = self._start(target, asked, request)
         call.strip_usage = stripping
@@ -99,8 +109,8 @@ class Capture:
 
     @staticmethod
     def _maybe_ask_usage(request: Any, raw: bytes | None, found: Route) -> tuple[Any, bool]:
-        """Opt-in: add stream_options.include_usage to an OpenAI-style streamed chat request."""
-        if not (raw and found.wire is openai.CHAT):
+        """Add stream_options.include_usage to an OpenAI-style streamed chat request that has none."""
+        if not (raw and found.wire.name == openai.CHAT.name):
             return request, False
         changed = with_stream_usage(raw)
         if changed is None:
@@ -113,13 +123,30 @@ class _Target(NamedTuple):
 
     route: Route
     attributes: dict[str, Any]
+    ask_usage: bool  # a stream here may be asked for usage (auto mode): the provider accepts stream_options
 
 
-def _target(url: Any, base_urls: Mapping[str, str]) -> _Target | None:
+def _target(
+    url: Any, base_urls: Mapping[str, str], detect: bool = True, stream_usage: str = "auto"
+) -> _Target | None:
     provider = provider_for(url.host, url.port, str(url) if base_urls else "", base_urls)
-    found = route(provider, url.path) if provider is not None else None
+    if provider is not None:
+        found = route(provider, url.path)
+    elif detect:  # no known host: the path's shape
+        found = shape_route(url.path)
+    else:
+        return None
     if found is None:
         return None
+    return _target_of(found, url, stream_usage == "auto" and accepts_stream_options(found, url))
+
+
+def _by_body(request: Any, raw: bytes | None) -> _Target | None:
+    found = route_by_body(raw, request.headers)
+    return _target_of(found, request.url, False) if found is not None else None
+
+
+def _target_of(found: Route, url: Any, ask_usage: bool) -> _Target:
     attributes: dict[str, Any] = {
         A.GEN_AI_PROVIDER_NAME: found.provider,
         A.GEN_AI_OPERATION_NAME: found.operation,
@@ -127,7 +154,7 @@ def _target(url: Any, base_urls: Mapping[str, str]) -> _Target | None:
     }
     if url.port:
         attributes[A.SERVER_PORT] = url.port
-    return _Target(found, attributes)
+    return _Target(found, attributes, ask_usage)
 
 
 def _attempt(request: Any) -> int:

@@ -54,6 +54,8 @@ class CallFacts:
     time_to_first_chunk_s: float | None = None
     capture_errors: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # a parser's own memory between stream events
+    gateway: str | None = None  # the gateway or self-hosted server the response named (detected calls)
+    named_provider: str | None = None  # the upstream provider a gateway named (detected calls)
 
     def note(self, problem: str) -> None:
         """Record what could not be read (once per distinct problem, a few at most)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from otel_agent import attributes as A
 from otel_agent.genai.wire import Wire, anthropic, cohere, gemini, ollama, openai
@@ -48,6 +49,13 @@ _HOST_SUFFIXES = (
 OLLAMA_PORT = 11434
 
 
+# Providers documented to accept stream_options.include_usage on their OpenAI-compatible chat endpoint.
+# Mistral is left out (it rejects unknown fields and sends usage anyway), as are OpenRouter (always sends
+# usage) and any server recognised only by its requests' shape (an unknown field may be refused).
+STREAM_OPTIONS_PROVIDERS = frozenset({OPENAI, GROQ, DEEPSEEK, XAI, GEMINI, OLLAMA, "vllm", "litellm"})
+AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"  # api-version from which Azure OpenAI accepts stream_options
+
+
 @dataclass(frozen=True)
 class Route:
     """A recognised LLM call: who, what operation, which parser, and a model named by the URL if any."""
@@ -57,6 +65,7 @@ class Route:
     wire: Wire
     path_model: str | None = None
     stream_by_path: bool = False  # the URL itself asks for a stream (Gemini streamGenerateContent)
+    detected: bool = False  # recognised by the request's shape, not the host: the provider is named later
 
 
 def provider_for(host: str, port: int | None, url: str, base_urls: Mapping[str, str]) -> str | None:
@@ -73,6 +82,16 @@ def provider_for(host: str, port: int | None, url: str, base_urls: Mapping[str, 
     if port == OLLAMA_PORT:
         return OLLAMA
     return None
+
+
+def accepts_stream_options(found: Route, url: Any) -> bool:
+    """Auto stream usage: the endpoint is a documented provider's OpenAI-style chat, not a guess."""
+    if found.detected or found.wire.name != "openai.chat":
+        return False
+    if found.provider == AZURE_OPENAI:
+        version = dict(url.params).get("api-version", "") if "/openai/v1/" not in url.path else "v1"
+        return version == "v1" or version >= AZURE_STREAM_OPTIONS_SINCE
+    return found.provider in STREAM_OPTIONS_PROVIDERS
 
 
 def route(provider: str, path: str) -> Route | None:

@@ -16,11 +16,19 @@ class GenAISettings:
     enabled: bool = True
     # Base URL prefix -> provider name, for OpenAI-compatible (or other known-format) endpoints on any host.
     base_urls: Mapping[str, str] = field(default_factory=dict)
-    stream_usage: bool = False  # ask OpenAI-style streams for usage, hide that chunk from the app
+    # Ask OpenAI-style chat streams for usage (hiding that chunk from the app): "auto" for the providers
+    # documented to accept stream_options, "all" for every endpoint, "off". True / False mean all / off.
+    stream_usage: str | bool = "auto"
+    detect: bool = True  # recognise LLM calls to any endpoint by the request's shape
+    price_file: str | None = None  # the user's prices win: usage details are then left to the processors
     capture_content: bool = False
     content_max_bytes: int = 8192
     max_event_bytes: int = 1 << 20  # one stream event larger than this is skipped (and noted)
     enrich_foreign: bool = True  # enrich another instrumentation's GenAI span instead of adding ours
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stream_usage, bool):
+            object.__setattr__(self, "stream_usage", "all" if self.stream_usage else "off")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GenAISettings:
@@ -28,6 +36,8 @@ class GenAISettings:
             enabled=settings.genai_enabled,
             base_urls=parse_base_urls(settings.genai_base_urls),
             stream_usage=settings.genai_stream_usage,
+            detect=settings.genai_detect,
+            price_file=settings.price_file,
             capture_content=settings.genai_capture_content,
             content_max_bytes=settings.genai_content_max_bytes,
             max_event_bytes=settings.genai_max_event_bytes,

@@ -25,7 +25,8 @@ _RUN_ID_KEYS = frozenset({A.RUN_ID, A.RUN_ROOT_ID, A.RUN_PARENT_ID})
 # Keys a span passes to its children: attribution plus run ids (RUN_PARENT_ID stays on the run only).
 _INHERITED = tuple(k for k in ATTRIBUTION_KEYS if k not in _RUN_ID_KEYS)
 _INHERITED_SET = frozenset(_INHERITED)
-_OWN_KEYS = _INHERITED_SET | {A.RUN}  # a span with none of these (and no run operation) carries nothing new
+# A span with none of these (and no run operation) carries nothing new.
+_OWN_KEYS = _INHERITED_SET | {A.RUN, A.OI_SPAN_KIND}
 # The context key baggage lives under; reading it directly skips get_all()'s MappingProxyType for the
 # common case of no baggage at all. Falls back to the public API if the SDK renames it.
 _BAGGAGE_KEY = getattr(baggage, "_BAGGAGE_KEY", None)
@@ -60,8 +61,14 @@ def _live_attributes(span: Span) -> Mapping[str, Any]:
     return inner if isinstance(inner, dict) else (span.attributes or {})
 
 
-def is_run(attrs: Mapping[str, Any]) -> bool:
-    return attrs.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS or attrs.get(A.RUN) is True
+def is_run(attrs: Mapping[str, Any], inherited: Mapping[str, Any] | None = None) -> bool:
+    """A run: invoke_agent / invoke_workflow, a span the user marked, or an agent framework's own span
+    (OpenInference kind AGENT, as the OpenAI Agents SDK's agents; or CHAIN outside any run, as a LangGraph
+    graph or a LangChain chain called on its own; the chains inside a run stay its steps)."""
+    if attrs.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS or attrs.get(A.RUN) is True:
+        return True
+    kind = attrs.get(A.OI_SPAN_KIND)
+    return kind == "AGENT" or (kind == "CHAIN" and not (inherited and inherited.get(A.RUN_ID)))
 
 
 class AttributionSpanProcessor:
@@ -113,7 +120,7 @@ class AttributionSpanProcessor:
         if own and not (
             _OWN_KEYS.isdisjoint(own) and own.get(A.GEN_AI_OPERATION_NAME) not in A.RUN_OPERATIONS
         ):
-            run = is_run(own)
+            run = is_run(own, inherited)
             sets_own = not _INHERITED_SET.isdisjoint(own)
         if not (run or sets_own):
             if inherited:

@@ -50,6 +50,8 @@ _STEP_KINDS = {op: "llm" for op in A.LLM_OPERATIONS} | {
     A.OP_CREATE_AGENT: "agent",
     A.OP_INVOKE_WORKFLOW: "agent",
 }
+# OpenInference spans name their kind instead of an operation (LangChain's tracer, the OpenAI Agents SDK's).
+_OI_STEP_KINDS = {"LLM": "llm", "EMBEDDING": "llm", "TOOL": "tool", "AGENT": "agent"}
 _STEP_STATUS = {"ERROR": "error", "OK": "ok"}
 
 
@@ -63,7 +65,21 @@ def is_run(record: SpanRecord) -> bool:
         attrs.get(A.GEN_AI_OPERATION_NAME) in A.RUN_OPERATIONS
         or attrs.get(A.RUN) is True
         or attrs.get(A.RUN_ID) == record.span_id
+        or _framework_run(attrs.get(A.OI_SPAN_KIND), record.parent_span_id)
     )
+
+
+def _step_kind(operation: Any, oi_kind: Any) -> str:
+    kind = _STEP_KINDS.get(operation) if isinstance(operation, str) else None
+    if kind is None and isinstance(oi_kind, str):
+        kind = _OI_STEP_KINDS.get(oi_kind)
+    return kind or "span"
+
+
+def _framework_run(kind: Any, parent_span_id: str | None) -> bool:
+    """An agent framework's own span, from any process: an OpenInference AGENT, or a CHAIN at the root of
+    its trace (a LangGraph graph; OpenInference's LangChain tracer names the kind only when it ends)."""
+    return kind == "AGENT" or (kind == "CHAIN" and not parent_span_id)
 
 
 def marker_run_id(record: SpanRecord) -> str | None:
@@ -254,7 +270,7 @@ def step_row(record: SpanRecord, run_id: str | None, content: ContentPolicy) -> 
         parent_span_id=record.parent_span_id,
         run_id=run_id,
         name=text(record.name, LONG_NAME_CHARS),
-        kind=_STEP_KINDS.get(operation, "span") if isinstance(operation, str) else "span",
+        kind=_step_kind(operation, record.attributes.get(A.OI_SPAN_KIND)),
         operation=text(operation, 64),
         status=_STEP_STATUS.get(record.status_code, "unset"),
         started_at=time_from_nanos(start),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_agent.genai import detailprice
 from otel_agent.genai.facts import CallFacts, TokenCounts, add, as_int, dig
 from otel_agent.genai.wire import Wire
 
@@ -24,6 +25,10 @@ def _merge_raw(facts: CallFacts, usage: Any) -> None:
         value = as_int(usage.get(name))
         if value is not None:
             raw[name] = value
+    creation = usage.get("cache_creation")  # 5-minute and one-hour writes, priced apart by genai-prices
+    if isinstance(creation, dict) and as_int(creation.get("ephemeral_1h_input_tokens")):
+        raw["cache_creation"] = creation
+        detailprice.keep(facts, "default", {"usage": raw})  # raw is completed by later stream events
     cache_read = raw.get("cache_read_input_tokens")
     cache_creation = raw.get("cache_creation_input_tokens")
     facts.usage = TokenCounts(

@@ -16,9 +16,11 @@ def cohere_usage(usage: Any) -> TokenCounts | None:
     billed = dig(usage, "billed_units")
     if not isinstance(billed, dict):
         return None
-    return TokenCounts(
-        input_tokens=as_int(billed.get("input_tokens")), output_tokens=as_int(billed.get("output_tokens"))
-    )
+    billed_input = as_int(billed.get("input_tokens"))
+    cached = as_int(usage.get("cached_tokens"))  # prompt tokens served from Cohere's cache
+    if cached is not None and billed_input is not None and cached > billed_input:
+        cached = billed_input  # counted against the template-inclusive total: keep it inside the billed input
+    return TokenCounts(billed_input, as_int(billed.get("output_tokens")), cached)
 
 
 def read_body(body: Any, facts: CallFacts) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_agent.genai import detailprice
 from otel_agent.genai.facts import CallFacts, TokenCounts, add, as_int
 from otel_agent.genai.wire import Wire
 
@@ -17,12 +18,35 @@ def gemini_usage(meta: Any) -> TokenCounts | None:
         return None
     thoughts = as_int(meta.get("thoughtsTokenCount"))
     candidates = as_int(meta.get("candidatesTokenCount"))
+    prompt = as_int(meta.get("promptTokenCount"))
+    tool_prompt = as_int(meta.get("toolUsePromptTokenCount"))  # billed as input, outside promptTokenCount
     return TokenCounts(
-        input_tokens=as_int(meta.get("promptTokenCount")),
+        input_tokens=add(prompt, tool_prompt) if prompt is not None else None,
         output_tokens=add(candidates, thoughts),
         cache_read_tokens=as_int(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
+
+
+_DETAILS = ("promptTokensDetails", "cacheTokensDetails", "candidatesTokensDetails")
+
+
+def has_details(meta: dict[str, Any]) -> bool:
+    """Usage that flat rates cannot price: tokens of another modality than text, or tool-use prompt tokens
+    (genai-prices prices each at its own rate)."""
+    if meta.get("toolUsePromptTokenCount"):
+        return True
+    for key in _DETAILS:
+        details = meta.get(key)
+        if isinstance(details, list):
+            for part in details:
+                if (
+                    isinstance(part, dict)
+                    and part.get("modality", "TEXT") != "TEXT"
+                    and part.get("tokenCount")
+                ):
+                    return True
+    return False
 
 
 def read_body(body: Any, facts: CallFacts) -> None:
@@ -36,9 +60,12 @@ def read_body(body: Any, facts: CallFacts) -> None:
         facts.response_model = body["modelVersion"]
     if isinstance(body.get("responseId"), str):
         facts.response_id = body["responseId"]
-    usage = gemini_usage(body.get("usageMetadata"))
+    meta = body.get("usageMetadata")
+    usage = gemini_usage(meta)
     if usage is not None:
         facts.usage = usage
+        if isinstance(meta, dict) and has_details(meta):
+            detailprice.keep(facts, "default", body)
     candidates = body.get("candidates")
     if isinstance(candidates, list):
         for position, candidate in enumerate(candidates):

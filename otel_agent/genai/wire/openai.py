@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_agent.genai import detailprice
 from otel_agent.genai.facts import CallFacts, TokenCounts, as_int, dig
 from otel_agent.genai.wire import Wire
 
@@ -24,6 +25,14 @@ def chat_usage(usage: Any) -> TokenCounts | None:
     return TokenCounts(prompt, completion, cache_read, None, reasoning)
 
 
+def _audio(usage: Any) -> bool:
+    """Audio tokens (gpt-4o-audio and friends), priced by genai-prices at their own rates."""
+    return bool(
+        as_int(dig(usage, "prompt_tokens_details", "audio_tokens"))
+        or as_int(dig(usage, "completion_tokens_details", "audio_tokens"))
+    )
+
+
 def _read_chat_common(data: dict[str, Any], facts: CallFacts) -> None:
     model, response_id = data.get("model"), data.get("id")
     if model and isinstance(model, str):
@@ -33,6 +42,8 @@ def _read_chat_common(data: dict[str, Any], facts: CallFacts) -> None:
     usage = chat_usage(data.get("usage")) or chat_usage(dig(data, "x_groq", "usage"))
     if usage is not None:
         facts.usage = usage
+        if _audio(data.get("usage")):
+            detailprice.keep(facts, "chat", data)
     choices = data.get("choices")
     if isinstance(choices, list):
         for position, choice in enumerate(choices):
