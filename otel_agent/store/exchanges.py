@@ -54,9 +54,9 @@ def reconcile(conn: sa.Connection, steps: Sequence[dict[str, Any]]) -> set[str]:
         if updates:
             s = M.steps.c
             conn.execute(
-                M.steps.update().where(s.span_id == sa.bindparam("b_span")).values(
-                    duplicate_of=sa.bindparam("b_dup")
-                ),
+                M.steps.update()
+                .where(s.span_id == sa.bindparam("b_span"))
+                .values(duplicate_of=sa.bindparam("b_dup")),
                 updates,
             )
             changed_runs |= {run for node, _, run in found if run and node.span_id in marks}
