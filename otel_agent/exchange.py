@@ -41,8 +41,8 @@ _HTTP_METHOD_KEYS = (A.HTTP_REQUEST_METHOD, A.HTTP_METHOD_LEGACY)
 class Node(NamedTuple):
     """What the rule needs of one span (an LLM call or an HTTP client span)."""
 
-    span_id: str
-    parent_id: str | None
+    span_id: Any  # hashable, ordered ids: hex strings in the store, ints in process
+    parent_id: Any
     kind: str  # LLM | HTTP
     on_wire: bool
     provider: str | None
@@ -51,7 +51,8 @@ class Node(NamedTuple):
 
 
 def on_wire(attrs: Mapping[str, Any]) -> bool:
-    return not WIRE_KEYS.isdisjoint(attrs)
+    # keys().isdisjoint walks the smaller side: the five wire keys, not the span's attributes.
+    return not attrs.keys().isdisjoint(WIRE_KEYS)
 
 
 def is_http_client(attrs: Mapping[str, Any]) -> bool:
@@ -59,40 +60,37 @@ def is_http_client(attrs: Mapping[str, Any]) -> bool:
     return attrs.get(A.GEN_AI_OPERATION_NAME) is None and any(k in attrs for k in _HTTP_METHOD_KEYS)
 
 
-def duplicates(nodes: Iterable[Node]) -> dict[str, str]:
-    """{span id: span id it defers to} for every node that is not the counted span of its exchange."""
+def duplicates(nodes: Iterable[Node]) -> dict[Any, Any]:
+    """{span id: span id it defers to} for every node that is not the counted span of its exchange.
+    Deterministic whatever the nodes' order (the smallest span id is chosen among candidates)."""
     by_id = {node.span_id: node for node in nodes}
-    children: dict[str | None, list[Node]] = defaultdict(list)
+    found: dict[Any, Any] = {}
+    wired: dict[Any, list[Node]] = defaultdict(list)  # on-the-wire LLM calls by parent
     for node in by_id.values():
-        children[node.parent_id].append(node)
-    found: dict[str, str] = {}
-    for node in sorted(by_id.values()):
-        target = _defers_to(node, by_id, children)
-        if target is not None:
-            found[node.span_id] = target
+        parent = by_id.get(node.parent_id)
+        if parent is None:
+            pass
+        elif node.kind == HTTP:
+            if parent.kind == LLM:
+                found[node.span_id] = parent.span_id  # rule 3
+        elif node.kind == LLM and parent.kind == LLM:  # rule 1: the parent wraps this call
+            previous = found.get(parent.span_id)
+            found[parent.span_id] = node.span_id if previous is None else min(previous, node.span_id)
+        if node.kind == LLM and node.on_wire and node.parent_id is not None:
+            wired[node.parent_id].append(node)
+    if wired:
+        for node in by_id.values():  # rule 2, for wrappers not already placed by rule 1
+            candidate = node.kind == LLM and not node.on_wire and node.span_id not in found
+            if candidate and node.parent_id in wired:
+                inside = [c.span_id for c in wired[node.parent_id] if _inside(c, node)]
+                if inside:
+                    found[node.span_id] = min(inside)
     return found
-
-
-def _defers_to(node: Node, by_id: Mapping[str, Node], children: Mapping[Any, list[Node]]) -> str | None:
-    parent = by_id.get(node.parent_id) if node.parent_id else None
-    if node.kind == HTTP:
-        return parent.span_id if parent is not None and parent.kind == LLM else None
-    below = sorted(c.span_id for c in children.get(node.span_id, ()) if c.kind == LLM)
-    if below:
-        return below[0]  # rule 1
-    if node.on_wire or node.parent_id is None:
-        return None
-    for sibling in sorted(children.get(node.parent_id, ())):  # rule 2
-        if _inside(sibling, node):
-            return sibling.span_id
-    return None
 
 
 def _inside(call: Node, wrapper: Node) -> bool:
     return (
         call.span_id != wrapper.span_id
-        and call.kind == LLM
-        and call.on_wire
         and (call.provider is None or wrapper.provider is None or call.provider == wrapper.provider)
         and wrapper.start <= call.start
         and call.end <= wrapper.end

@@ -143,12 +143,12 @@ def exchange_kind(attrs: Mapping[str, Any]) -> str | None:
 
 
 def exchange_node(span: Any, kind: str, attrs: Mapping[str, Any]) -> Node:
-    """The exchange rule's view of a finished SDK span (ids as the store's lowercase hex)."""
+    """The exchange rule's view of a finished SDK span (ids as ints: compared, never stored)."""
     parent = span.parent
     provider = attrs.get(A.GEN_AI_PROVIDER_NAME)
     return Node(
-        format(span.context.span_id, "016x"),
-        format(parent.span_id, "016x") if parent is not None else None,
+        span.context.span_id,
+        parent.span_id if parent is not None else None,
         kind,
         on_wire(attrs),
         provider if isinstance(provider, str) else None,
