@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from otel_agent import attributes as A
-from otel_agent.exchange import HTTP, LLM, Node, duplicates, is_http_client, on_wire
+from otel_agent.exchange import HTTP, LLM, WIRE_KEYS, Node, duplicates, is_http_client
 
 MAX_CALLS_PER_RUN = 10_000  # calls held for de-duplication; past it a run's calls are counted as they end
 
@@ -142,16 +142,24 @@ def exchange_kind(attrs: Mapping[str, Any]) -> str | None:
     return HTTP if is_http_client(attrs) else None
 
 
+_new_tuple = tuple.__new__
+
+
 def exchange_node(span: Any, kind: str, attrs: Mapping[str, Any]) -> Node:
-    """The exchange rule's view of a finished SDK span (ids as ints: compared, never stored)."""
-    parent = span.parent
+    """The exchange rule's view of a finished SDK span (ids as ints: compared, never stored). Built for
+    every LLM span inside a run: the SDK's fields are read directly (properties cost a call each) and the
+    tuple built with tuple.__new__ (half the NamedTuple's generated __new__); public API otherwise."""
+    try:
+        context, parent, start, end = span._context, span._parent, span._start_time, span._end_time
+    except AttributeError:
+        context, parent, start, end = span.context, span.parent, span.start_time, span.end_time
     provider = attrs.get(A.GEN_AI_PROVIDER_NAME)
-    return Node(
-        span.context.span_id,
+    return _new_tuple(Node, (
+        context.span_id,
         parent.span_id if parent is not None else None,
         kind,
-        on_wire(attrs),
-        provider if isinstance(provider, str) else None,
-        span.start_time or 0,
-        span.end_time or span.start_time or 0,
-    )
+        not attrs.keys().isdisjoint(WIRE_KEYS),  # exchange.on_wire, inlined
+        provider if provider.__class__ is str else None,
+        start or 0,
+        end or start or 0,
+    ))  # fmt: skip
