@@ -121,9 +121,15 @@ def language_trace() -> list[Span]:
     ]  # fmt: skip
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
 @pytest.mark.parametrize("order", ["parents_first", "children_first_one_by_one"])
-def test_a_foreign_run_through_the_sink_is_enriched_like_ours(tmp_path: Path, order: str) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+def test_a_foreign_run_through_the_sink_is_enriched_like_ours(url: str, order: str) -> None:
     spans = language_trace()
     send(url, [spans] if order == "parents_first" else [[s] for s in reversed(spans)])
     db = stored(url)
@@ -177,8 +183,7 @@ def one_exchange_three_ways() -> list[Span]:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_only_foreign_spans_count_once_in_any_order_and_batching(tmp_path: Path, seed: int) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+def test_only_foreign_spans_count_once_in_any_order_and_batching(url: str, seed: int) -> None:
     spans = one_exchange_three_ways()
     random.Random(seed).shuffle(spans)
     cut = random.Random(seed).randrange(1, len(spans))

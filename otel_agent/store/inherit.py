@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from otel_agent.store import models as M
+from otel_agent.store.engine import is_postgres
 from otel_agent.store.sqlparts import one_of
 
 RUN_COLUMNS = ("project", "stage", "agent_role", "user_id", "workspace", "tags")
@@ -23,18 +24,26 @@ MAX_DEPTH = 16  # nesting levels filled per batch; deeper ones are filled by lat
 _CHUNK = 500
 
 
-def _fill(table: sa.Table, owner_id: Any, columns: Sequence[str], where: Any) -> sa.Update:
-    """UPDATE table SET col = coalesce(col, owner's col) where some column is empty and the owner has it."""
+def _empty(column: Any, postgres: bool) -> Any:
+    """NULL, or on PostgreSQL also a JSON null (what a NULL in a jsonb array parameter becomes)."""
+    if postgres and isinstance(column.type, sa.JSON):
+        return sa.or_(column.is_(None), sa.func.jsonb_typeof(column) == "null")
+    return column.is_(None)
+
+
+def _fill(table: sa.Table, owner_id: Any, columns: Sequence[str], where: Any, postgres: bool) -> sa.Update:
+    """UPDATE table SET col = owner's col where col is empty and the owner has it (own values win)."""
     owner = M.runs.alias("owner")
 
     def owners(column: str) -> Any:
         return sa.select(owner.c[column]).where(owner.c.run_id == owner_id).scalar_subquery()
 
-    gaps = sa.or_(*[
-        sa.and_(table.c[c].is_(None), sa.exists().where(owner.c.run_id == owner_id, owner.c[c].is_not(None)))
-        for c in columns
-    ])  # fmt: skip
-    values = {c: sa.func.coalesce(table.c[c], owners(c)) for c in columns}
+    def owner_has(column: str) -> Any:
+        found = sa.not_(_empty(owner.c[column], postgres))
+        return sa.exists().where(owner.c.run_id == owner_id, found)
+
+    gaps = sa.or_(*[sa.and_(_empty(table.c[c], postgres), owner_has(c)) for c in columns])
+    values = {c: sa.case((_empty(table.c[c], postgres), owners(c)), else_=table.c[c]) for c in columns}
     return table.update().where(where, gaps).values(values)
 
 
@@ -44,7 +53,7 @@ def fill_attribution(conn: sa.Connection, run_ids: set[str]) -> None:
         chunk = ids[start : start + _CHUNK]
         _fill_runs(conn, chunk)
         s = M.steps
-        conn.execute(_fill(s, s.c.run_id, STEP_COLUMNS, one_of(conn, s.c.run_id, chunk)))
+        conn.execute(_fill(s, s.c.run_id, STEP_COLUMNS, one_of(conn, s.c.run_id, chunk), is_postgres(conn)))
 
 
 def _fill_runs(conn: sa.Connection, chunk: list[str]) -> None:
@@ -52,7 +61,7 @@ def _fill_runs(conn: sa.Connection, chunk: list[str]) -> None:
     r, touched = M.runs, M.runs.alias("touched")
     roots = sa.select(touched.c.root_run_id).where(one_of(conn, touched.c.run_id, chunk))
     where = sa.and_(r.c.parent_run_id.is_not(None), r.c.root_run_id.in_(roots))
-    statement = _fill(r, r.c.parent_run_id, RUN_COLUMNS, where)
+    statement = _fill(r, r.c.parent_run_id, RUN_COLUMNS, where, is_postgres(conn))
     for _ in range(MAX_DEPTH):
         if not conn.execute(statement).rowcount:
             return
