@@ -22,7 +22,7 @@ from otel_agent.processors.enrich import usage_and_cost
 from otel_agent.record import SpanRecord
 
 # Span kinds other conventions use where semconv has an operation (OpenInference, OpenLLMetry).
-_FOREIGN_OPERATIONS = {
+_FOREIGN_OPERATIONS: dict[tuple[str, Any], str] = {
     (A.OI_SPAN_KIND, "LLM"): A.OP_CHAT,
     (A.OI_SPAN_KIND, "EMBEDDING"): A.OP_EMBEDDINGS,
     (A.OI_SPAN_KIND, "TOOL"): A.OP_EXECUTE_TOOL,

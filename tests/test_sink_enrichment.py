@@ -16,8 +16,8 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from otel_agent import attributes as A
@@ -51,10 +51,16 @@ def span(
     """Span ``n`` (ids from the number), times in ms after T0, status ERROR with ``error`` as message."""
     status = Status(code=Status.STATUS_CODE_ERROR, message=error) if error is not None else Status()
     return Span(
-        trace_id=TRACE, span_id=n.to_bytes(8, "big"), parent_span_id=parent.to_bytes(8, "big") if parent else b"",
-        name=name, kind=kind, start_time_unix_nano=T0 + start * 1_000_000, end_time_unix_nano=T0 + end * 1_000_000,
-        attributes=[KeyValue(key=k, value=_value(v)) for k, v in attrs.items()], status=status,
-    )  # fmt: skip
+        trace_id=TRACE,
+        span_id=n.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+        name=name,
+        kind=kind,
+        start_time_unix_nano=T0 + start * 1_000_000,
+        end_time_unix_nano=T0 + end * 1_000_000,
+        attributes=[KeyValue(key=k, value=_value(v)) for k, v in attrs.items()],
+        status=status,
+    )
 
 
 def hexid(n: int) -> str:
@@ -94,8 +100,15 @@ def price(provider: str, model: str, input_tokens: int, output_tokens: int) -> f
     return cost
 
 
-RUN = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.PROJECT: "books", A.STAGE: "draft",
-       A.AGENT_ROLE: "writer", A.USER_ID: "erin", A.WORKSPACE: "acme", A.TAG_PREFIX + "style": "noir"}  # fmt: skip
+RUN = {
+    A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT,
+    A.PROJECT: "books",
+    A.STAGE: "draft",
+    A.AGENT_ROLE: "writer",
+    A.USER_ID: "erin",
+    A.WORKSPACE: "acme",
+    A.TAG_PREFIX + "style": "noir",
+}
 
 
 def language_trace() -> list[Span]:
@@ -103,22 +116,84 @@ def language_trace() -> list[Span]:
     tool, and a nested run; only the run span carries attribution (as foreign SDKs do)."""
     return [
         span(1, None, "invoke_agent writer", RUN, 0, 1000, kind=Span.SPAN_KIND_INTERNAL),
-        span(2, 1, "chat gpt-4o", {A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_PROVIDER_NAME: "openai",
-             A.GEN_AI_REQUEST_MODEL: "gpt-4o", A.GEN_AI_USAGE_INPUT_TOKENS: 1000,
-             A.GEN_AI_USAGE_OUTPUT_TOKENS: 100}, 10, 100),
-        span(3, 1, "chat claude-sonnet-4-5", {A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_SYSTEM_LEGACY: "anthropic",
-             A.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-5", A.GEN_AI_USAGE_PROMPT_TOKENS_LEGACY: 2000,
-             A.GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY: 200}, 110, 200),
-        span(4, 1, "ChatCompletion", {A.OI_SPAN_KIND: "LLM", A.OI_SYSTEM: "openai", A.OI_MODEL_NAME: "gpt-4o",
-             A.OI_TOKEN_COUNT_PROMPT: 300, A.OI_TOKEN_COUNT_COMPLETION: 30}, 210, 300, kind=Span.SPAN_KIND_INTERNAL),
-        span(5, 1, "execute_tool search", {A.GEN_AI_OPERATION_NAME: "execute_tool", A.GEN_AI_TOOL_NAME: "search"},
-             310, 400, error="search backend returned nothing", kind=Span.SPAN_KIND_INTERNAL),
-        span(6, 1, "invoke_agent editor", {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT}, 410, 900,
-             kind=Span.SPAN_KIND_INTERNAL),
-        span(7, 6, "chat gpt-4o-mini", {A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_PROVIDER_NAME: "openai",
-             A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-08-06",
-             A.GEN_AI_USAGE_INPUT_TOKENS: 500, A.GEN_AI_USAGE_OUTPUT_TOKENS: 50}, 420, 500),
-    ]  # fmt: skip
+        span(
+            2,
+            1,
+            "chat gpt-4o",
+            {
+                A.GEN_AI_OPERATION_NAME: "chat",
+                A.GEN_AI_PROVIDER_NAME: "openai",
+                A.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                A.GEN_AI_USAGE_INPUT_TOKENS: 1000,
+                A.GEN_AI_USAGE_OUTPUT_TOKENS: 100,
+            },
+            10,
+            100,
+        ),
+        span(
+            3,
+            1,
+            "chat claude-sonnet-4-5",
+            {
+                A.GEN_AI_OPERATION_NAME: "chat",
+                A.GEN_AI_SYSTEM_LEGACY: "anthropic",
+                A.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-5",
+                A.GEN_AI_USAGE_PROMPT_TOKENS_LEGACY: 2000,
+                A.GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY: 200,
+            },
+            110,
+            200,
+        ),
+        span(
+            4,
+            1,
+            "ChatCompletion",
+            {
+                A.OI_SPAN_KIND: "LLM",
+                A.OI_SYSTEM: "openai",
+                A.OI_MODEL_NAME: "gpt-4o",
+                A.OI_TOKEN_COUNT_PROMPT: 300,
+                A.OI_TOKEN_COUNT_COMPLETION: 30,
+            },
+            210,
+            300,
+            kind=Span.SPAN_KIND_INTERNAL,
+        ),
+        span(
+            5,
+            1,
+            "execute_tool search",
+            {A.GEN_AI_OPERATION_NAME: "execute_tool", A.GEN_AI_TOOL_NAME: "search"},
+            310,
+            400,
+            error="search backend returned nothing",
+            kind=Span.SPAN_KIND_INTERNAL,
+        ),
+        span(
+            6,
+            1,
+            "invoke_agent editor",
+            {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT},
+            410,
+            900,
+            kind=Span.SPAN_KIND_INTERNAL,
+        ),
+        span(
+            7,
+            6,
+            "chat gpt-4o-mini",
+            {
+                A.GEN_AI_OPERATION_NAME: "chat",
+                A.GEN_AI_PROVIDER_NAME: "openai",
+                A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+                A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-08-06",
+                A.GEN_AI_USAGE_INPUT_TOKENS: 500,
+                A.GEN_AI_USAGE_OUTPUT_TOKENS: 50,
+            },
+            420,
+            500,
+        ),
+    ]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -147,7 +222,11 @@ def test_a_foreign_run_through_the_sink_is_enriched_like_ours(url: str, order: s
     assert steps[hexid(5)]["error_category"] == db["failures"][hexid(5)]["error_category"] == "tool_error"
     for step in steps.values():  # every step carries its run's attribution
         assert (step["project"], step["stage"], step["agent_role"], step["user_id"]) == (
-            "books", "draft", "writer", "erin")  # fmt: skip
+            "books",
+            "draft",
+            "writer",
+            "erin",
+        )
     nested = runs[hexid(6)]  # the nested run inherits its parent run's attribution and tags
     assert (nested["project"], nested["workspace"], nested["user_id"]) == ("books", "acme", "erin")
     assert nested["tags"] == {"style": "noir"}
@@ -167,19 +246,36 @@ def one_exchange_three_ways() -> list[Span]:
     }
     usage = {A.GEN_AI_USAGE_INPUT_TOKENS: 1000, A.GEN_AI_USAGE_OUTPUT_TOKENS: 100}
     return [
-        span(1, None, "invoke_workflow job", {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.PROJECT: "p"}, 0, 1000,
-             kind=Span.SPAN_KIND_INTERNAL),
+        span(
+            1,
+            None,
+            "invoke_workflow job",
+            {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.PROJECT: "p"},
+            0,
+            1000,
+            kind=Span.SPAN_KIND_INTERNAL,
+        ),
         # exchange 1: wrapper above the call
         span(2, 1, "openai.chat", {**call, **usage}, 10, 200),
-        span(3, 2, "POST /v1/chat/completions", {**call, **usage, A.HTTP_REQUEST_METHOD: "POST",
-             A.HTTP_RESPONSE_STATUS_CODE: 200}, 20, 190),
+        span(
+            3,
+            2,
+            "POST /v1/chat/completions",
+            {**call, **usage, A.HTTP_REQUEST_METHOD: "POST", A.HTTP_RESPONSE_STATUS_CODE: 200},
+            20,
+            190,
+        ),
         # exchange 2: a sibling wrapper beside the SDK's call span
         span(4, 1, "anthropic.chat", {**call, **usage}, 210, 400),
-        span(5, 1, "openai.chat.completions.create", {**call, **usage, A.HTTP_REQUEST_METHOD: "POST"}, 220, 390),
+        span(
+            5, 1, "openai.chat.completions.create", {**call, **usage, A.HTTP_REQUEST_METHOD: "POST"}, 220, 390
+        ),
         # exchange 3: a 429; the HTTP client span under the call says only http.status_code
         span(6, 1, "chat gpt-4o", call, 410, 500, error="429 Too Many Requests"),
-        span(7, 6, "POST", {A.HTTP_METHOD_LEGACY: "POST", A.HTTP_STATUS_CODE_LEGACY: 429}, 420, 490, error=""),
-    ]  # fmt: skip
+        span(
+            7, 6, "POST", {A.HTTP_METHOD_LEGACY: "POST", A.HTTP_STATUS_CODE_LEGACY: 429}, 420, 490, error=""
+        ),
+    ]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
