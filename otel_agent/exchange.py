@@ -94,4 +94,7 @@ def _inside(call: Node, wrapper: Node) -> bool:
         and (call.provider is None or wrapper.provider is None or call.provider == wrapper.provider)
         and wrapper.start <= call.start
         and call.end <= wrapper.end
+        # Equal intervals are calls in a row on a coarse clock (the store keeps microseconds), not a
+        # wrapper: it starts before its call and ends after it.
+        and (wrapper.start, wrapper.end) != (call.start, call.end)
     )

@@ -42,3 +42,9 @@ def test_the_answer_does_not_depend_on_order() -> None:
     nodes = [node("w", "run", wire=False), node("a", "w"), node("post", "a", kind=HTTP), node("x", "run")]
     answers = {tuple(sorted(duplicates(order).items())) for order in itertools.permutations(nodes)}
     assert answers == {(("post", "a"), ("w", "a"))}
+
+
+def test_calls_in_a_row_with_equal_times_on_a_coarse_clock_all_count() -> None:
+    # The store keeps microseconds: three 1 ns spans in a row get equal intervals; none wraps another.
+    nodes = [node("a", "run", wire=False), node("b", "run", wire=False), node("c", "run")]
+    assert duplicates(nodes) == {}
