@@ -94,10 +94,23 @@ def llm(tracer: Tracer, count: int = SPANS_PER_ROUND) -> None:
             pass
 
 
+CALLS_PER_RUN = 50
+
+
+def llm_in_run(tracer: Tracer, count: int = SPANS_PER_ROUND) -> None:
+    """Runs of 50 priced calls: the roll-up holds each run's calls and sorts out duplicates at its end."""
+    for _ in range(count // CALLS_PER_RUN):
+        with tracer.start_as_current_span("invoke_workflow bench", attributes=RUN_ATTRS):
+            for _ in range(CALLS_PER_RUN):
+                with tracer.start_as_current_span("chat gpt-4o", attributes=LLM_ATTRS):
+                    pass
+
+
 WORKLOADS: dict[str, Callable[..., None]] = {
     "plain span": plain,
     "plain span inside a run": plain_in_run,
     "priced LLM span": llm,
+    "priced LLM span inside a run": llm_in_run,
 }
 
 

@@ -59,6 +59,9 @@ SESSION_ID: Final = "session.id"
 SERVICE_NAME: Final = "service.name"  # resource attribute
 HTTP_RESEND_COUNT: Final = "http.request.resend_count"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_STATUS_CODE_LEGACY: Final = "http.status_code"  # before semconv 1.21; httpx instrumentation still
+HTTP_METHOD_LEGACY: Final = "http.method"
 EXCEPTION_TYPE: Final = "exception.type"  # on the "exception" span event
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
@@ -102,6 +105,9 @@ PRICE_SOURCE: Final = "otel_agent.price.source"  # genai-prices | price-file | u
 PRICE_SOURCE_GENAI_PRICES: Final = "genai-prices"
 PRICE_SOURCE_FILE: Final = "price-file"
 PRICE_SOURCE_UNPRICED: Final = "unpriced"
+# Appended to the source when the response model (often dated: gpt-4o-mini-2024-08-06) had no price and
+# the request model's price was used: "genai-prices:request_model".
+PRICE_SOURCE_REQUEST_MODEL: Final = ":request_model"
 
 # Data-quality notes: what could not be read, so odd input is visible rather than silently dropped.
 USAGE_INVALID: Final = "otel_agent.usage.invalid"  # e.g. "negative input_tokens"
@@ -182,7 +188,8 @@ BAGGAGE_KEYS: Final = (
 GEN_AI_USAGE_PROMPT_TOKENS_LEGACY: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY: Final = "gen_ai.usage.completion_tokens"
 # OpenInference (Arize Phoenix).
-OI_SPAN_KIND: Final = "openinference.span.kind"  # AGENT / CHAIN spans of agent frameworks start runs
+OI_SPAN_KIND: Final = "openinference.span.kind"  # LLM | TOOL read as operations; AGENT, and CHAIN outside a run, are runs
+OI_REQUEST_MODEL_NAME: Final = "llm.request.model_name"
 OI_MODEL_NAME: Final = "llm.model_name"
 OI_PROVIDER: Final = "llm.provider"
 OI_SYSTEM: Final = "llm.system"
@@ -202,3 +209,4 @@ TL_LLM_CACHE_CREATION_INPUT_TOKENS: Final = "llm.usage.cache_creation_input_toke
 TL_LLM_REASONING_TOKENS: Final = "llm.usage.reasoning_tokens"
 TL_RESPONSE_MODEL: Final = "llm.response.model"
 TL_REQUEST_MODEL: Final = "llm.request.model"
+TL_SPAN_KIND: Final = "traceloop.span.kind"  # workflow | task | agent | tool

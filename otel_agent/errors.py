@@ -130,6 +130,8 @@ def classify_span(
     """Category for a failed span from its error.type, HTTP status, exception event and status text."""
     exc_type, exc_message = _exception_event(events)
     status = attributes.get(A.HTTP_RESPONSE_STATUS_CODE)
+    if status is None:  # the old spelling: httpx instrumentation's POST span of a 429 carries only it
+        status = attributes.get(A.HTTP_STATUS_CODE_LEGACY)
     return classify_error(
         status_code=status if isinstance(status, int) else None,
         exception_type=" ".join(str(x) for x in (attributes.get(A.ERROR_TYPE), exc_type) if x),

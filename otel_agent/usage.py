@@ -208,6 +208,13 @@ _CANONICAL_KEYS = (
 )  # in Usage's field order
 
 
+def _model_key(model: str, present: Mapping[str, Any]) -> str:
+    """Whether a foreign spelling's model is the response's or only the request's."""
+    responded = (present.get(A.OI_MODEL_NAME), present.get(A.TL_RESPONSE_MODEL))
+    only_requested = present.get(A.TL_REQUEST_MODEL) == model and model not in responded
+    return A.GEN_AI_REQUEST_MODEL if only_requested else A.GEN_AI_RESPONSE_MODEL
+
+
 def canonical_attributes(usage: Usage, present: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The current-semconv attributes for a normalised usage (only fields that were reported), leaving
     out those ``present`` already has with the same value."""
@@ -216,6 +223,9 @@ def canonical_attributes(usage: Usage, present: Mapping[str, Any] | None = None)
     for key, value in zip(_CANONICAL_KEYS, usage, strict=False):
         if value is not None and present.get(key) != value:
             out[key] = value
+    if usage.model and A.GEN_AI_RESPONSE_MODEL not in present and A.GEN_AI_REQUEST_MODEL not in present:
+        # A foreign spelling named the model (OpenInference llm.model_name, OpenLLMetry llm.*.model).
+        out[_model_key(usage.model, present)] = usage.model
     if usage.invalid:
         out[A.USAGE_INVALID] = usage.invalid
     return out

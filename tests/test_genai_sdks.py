@@ -274,6 +274,8 @@ def test_retried_attempt_on_a_foreign_span_is_an_event(r: Rig) -> None:
     events = [e for e in span.events if e.name == "otel_agent.genai.attempt"]
     assert [(e.attributes or {}).get(A.ERROR_CATEGORY) for e in events] == ["rate_limit"]
     attrs = dict(span.attributes or {})
-    assert attrs[A.RETRY_ATTEMPT] == 1
+    # The foreign span is the whole call, not its last attempt: it stays attempt 0, so it counts as a call
+    # (a retry attempt > 0 is "the same call again"); its attempts are the events above.
+    assert attrs[A.RETRY_ATTEMPT] == 0
     assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == 1234
     assert A.ERROR_CATEGORY not in attrs

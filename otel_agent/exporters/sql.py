@@ -28,7 +28,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_agent.guard import record_failure
 from otel_agent.metrics.pipeline import record_dropped, record_spooled
+from otel_agent.pricing import PriceBook
 from otel_agent.record import SpanRecord
+from otel_agent.record_enrich import RecordEnricher
 from otel_agent.record_sdk import record_from_span
 from otel_agent.settings import Settings
 from otel_agent.spool import Spool
@@ -68,7 +70,8 @@ def _materialiser(url: str | None, settings: Settings, statement_timeout_s: floa
     """None (and an error naming the variable) when the URL cannot be used: the exporter then spools."""
     try:
         engine = make_engine(url, statement_timeout_s=statement_timeout_s)
-        return Materialiser(engine, ContentPolicy.from_settings(settings))
+        enricher = RecordEnricher(PriceBook(settings.price_file))
+        return Materialiser(engine, ContentPolicy.from_settings(settings), enricher=enricher)
     except Exception as exc:
         _log.error("otel-agent: OTEL_AGENT_DATABASE_URL %r is unusable (%s); spans go to the spool", url, exc)
         return None

@@ -95,7 +95,10 @@ class Capture:
         foreign = foreign_genai_span(self.settings, parent)
         attempt = _attempt(request)
         if foreign is not None:
-            attributes[A.RETRY_ATTEMPT] = attempt
+            # The foreign span is the whole call, not one attempt (attempts are its events): it keeps the
+            # first attempt's 0, so counting (retry attempt > 0 = the same call again) sees one call.
+            if attempt == 0:
+                attributes[A.RETRY_ATTEMPT] = 0
             foreign.set_attributes({k: v for k, v in attributes.items() if k != A.GEN_AI_PROVIDER_NAME})
             call = Call(foreign, False, found, facts, self.settings, parent)
         else:

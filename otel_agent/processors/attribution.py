@@ -133,6 +133,8 @@ class AttributionSpanProcessor:
             if value is not None:
                 carried[key] = value
         if run:
+            # A run's tags reach everything inside it, nested runs included (own tags win).
+            carried.update({k: v for k, v in own.items() if k.startswith(A.TAG_PREFIX)})
             self._set_run_ids(span, carried)
         set_clean_attributes(span, {k: v for k, v in carried.items() if own.get(k) != v})
         self._remember(

@@ -39,8 +39,11 @@ class CleanRates:
         usage = current_usage(attrs)
         if usage is None or not usage.model or usage.input_tokens is None:
             return
+        rates = self.prices.rates_for(usage.provider, usage.model)
+        if rates is None and attrs.get(A.GEN_AI_REQUEST_MODEL) not in (None, usage.model):
+            return  # unpriced under its response model: the full path tries the request model's price
         if len(self.pairs) < self._max_pairs:  # one dict store: atomic under the GIL
-            self.pairs[(usage.provider, usage.model)] = self.prices.rates_for(usage.provider, usage.model)
+            self.pairs[(usage.provider, usage.model)] = rates
 
 
 def clean_cost(attrs: Mapping[str, Any], pairs: dict[tuple[Any, Any], Rates | None]) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any
         # The common case, clean and priceable: the same result as _priced, built as one literal.
         source, total_usd, input_usd, output_usd = prices.price(usage)
         if total_usd is None:
-            return {A.PRICE_SOURCE: source}
+            return _request_model_price(attrs, usage, prices, {}) or {A.PRICE_SOURCE: source}
         return {
             A.PRICE_SOURCE: source,
             A.COST_USD: total_usd,
@@ -39,18 +39,55 @@ def usage_and_cost(attrs: Mapping[str, Any], prices: PriceBook) -> dict[str, Any
             A.COST_OUTPUT_USD: output_usd,
         }
     if usage is not None:  # already canonical, nothing to rewrite
-        return _priced(usage, prices, {})
+        return _priced(usage, prices, {}, attrs)
     usage = normalize_usage(attrs)
-    return _priced(usage, prices, canonical_attributes(usage, attrs))
+    return _priced(usage, prices, canonical_attributes(usage, attrs), attrs)
 
 
-def _priced(usage: Usage, prices: PriceBook, added: dict[str, Any]) -> dict[str, Any]:
+_REQUEST_MODELS = (A.GEN_AI_REQUEST_MODEL, A.OI_REQUEST_MODEL_NAME, A.TL_REQUEST_MODEL)
+
+
+def request_model(attrs: Mapping[str, Any]) -> str | None:
+    for key in _REQUEST_MODELS:
+        value = attrs.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _request_model_price(
+    attrs: Mapping[str, Any], usage: Usage, prices: PriceBook, added: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The response model (often a dated one, gpt-4o-mini-2024-08-06) has no price: the request model's
+    price, with the source saying so; None when the request model is the same or unpriced too."""
+    requested = request_model(attrs)
+    if not requested or requested == usage.model:
+        return None
+    source, total_usd, input_usd, output_usd = prices.price(usage._replace(model=requested))
+    if total_usd is None:
+        return None
+    added.update({
+        A.PRICE_SOURCE: source + A.PRICE_SOURCE_REQUEST_MODEL,
+        A.COST_USD: total_usd,
+        A.COST_INPUT_USD: input_usd,
+        A.COST_OUTPUT_USD: output_usd,
+    })  # fmt: skip
+    return added
+
+
+def _priced(
+    usage: Usage, prices: PriceBook, added: dict[str, Any], attrs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """``added`` plus the price attributes (and a note when the model is missing)."""
     if usage.input_tokens is None and usage.output_tokens is None:  # nothing to price (has_tokens)
         return added
     if not usage.model:
         added[A.USAGE_INVALID] = (*usage.invalid, _MISSING_MODEL)
     source, total_usd, input_usd, output_usd = prices.price(usage)
+    if total_usd is None and usage.model and attrs is not None:
+        fallback = _request_model_price(attrs, usage, prices, added)
+        if fallback is not None:
+            return fallback
     added[A.PRICE_SOURCE] = source
     if total_usd is not None:
         added[A.COST_USD] = total_usd

@@ -30,7 +30,7 @@ from otel_agent.processors.attribution import AttributionSpanProcessor, is_run, 
 from otel_agent.processors.cleancost import CleanRates, clean_cost
 from otel_agent.processors.enrich import error_category, run_status, usage_and_cost
 from otel_agent.processors.markers import RunMarkers
-from otel_agent.processors.rollup import RunRollup, contribution
+from otel_agent.processors.rollup import RunRollup, contribution, exchange_kind, exchange_node
 from otel_agent.settings import Settings
 
 
@@ -50,6 +50,7 @@ def attribute_dict(span: ReadableSpan) -> Mapping[str, Any]:
 
 
 _ERROR = StatusCode.ERROR
+_LLM_OPS = A.LLM_OPERATIONS
 
 
 def status_code(span: ReadableSpan) -> StatusCode:
@@ -231,12 +232,18 @@ class EnrichingSpanProcessor(SpanProcessor):
         self, run_id: str, attrs: Mapping[str, Any], added: dict[str, Any], span: ReadableSpan
     ) -> None:
         """Add a step to its run's totals; plain successful steps add nothing and are skipped early."""
-        is_tool = attrs.get(A.GEN_AI_OPERATION_NAME) == A.OP_EXECUTE_TOOL
-        if not added and A.ERROR_CATEGORY not in attrs and not is_tool:
-            return  # no usage, no error (a failed span always has a category by now), not a tool
-        part = contribution({**attrs, **added}, span.status.is_ok is False)
-        if part is not None and self._rollup is not None:
+        op = attrs.get(A.GEN_AI_OPERATION_NAME)
+        if not added and A.ERROR_CATEGORY not in attrs and op != A.OP_EXECUTE_TOOL and op not in _LLM_OPS:
+            return  # no usage, no error (a failed span always has a category by now), not a tool or call
+        merged = {**attrs, **added}
+        part = contribution(merged, span.status.is_ok is False)
+        if part is None or self._rollup is None:
+            return
+        kind = exchange_kind(merged)
+        if kind is None:
             self._rollup.add(run_id, part)
+        else:
+            self._rollup.add_call(run_id, exchange_node(span, kind, merged), part)
 
     def _run_end(
         self, span_id: int, attrs: Mapping[str, Any], added: dict[str, Any], status: Any

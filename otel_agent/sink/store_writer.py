@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from otel_agent.pricing import PriceBook
 from otel_agent.record import SpanRecord
+from otel_agent.record_enrich import RecordEnricher
 from otel_agent.settings import Settings
 from otel_agent.sink.agent_spans import agent_spans
 from otel_agent.sink.ratelog import RateLimitedLog
@@ -45,7 +47,10 @@ class MaterialiserWriter:
 
     def __init__(self, settings: Settings, sweep_interval_s: float = SWEEP_INTERVAL_S) -> None:
         url = settings.sink_database_url or settings.database_url
-        self.materialiser = Materialiser(make_engine(url), ContentPolicy.from_settings(settings))
+        enricher = RecordEnricher(PriceBook(settings.price_file))  # pricing as in-process: same price file
+        self.materialiser = Materialiser(
+            make_engine(url), ContentPolicy.from_settings(settings), enricher=enricher
+        )
         self._keep_all = settings.sink_keep_non_agent_spans
         self._stall_after_s = settings.stall_after_s
         self._interval_s = sweep_interval_s

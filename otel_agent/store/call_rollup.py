@@ -122,7 +122,7 @@ def call_aggregate(grouping: str, conditions: Sequence[Any], keys: Sequence[Any]
             sa.func.coalesce(ordered.filter(s.duration_ms.is_not(None)), _EMPTY).label("durations"),
         )
         .select_from(steps.join(runs, r.run_id == s.run_id))
-        .where(s.kind == "llm", *conditions)
+        .where(s.kind == "llm", s.duplicate_of.is_(None), *conditions)
         .group_by(*keys, value)
     )
 

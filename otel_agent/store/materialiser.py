@@ -31,7 +31,8 @@ from otel_agent.guard import guard, record_failure
 from otel_agent.logs.events import log_run_event
 from otel_agent.metrics.stalls import record_stalled
 from otel_agent.record import SpanRecord
-from otel_agent.store import call_rollup, links, totals
+from otel_agent.record_enrich import RecordEnricher
+from otel_agent.store import call_rollup, exchanges, inherit, links, totals
 from otel_agent.store import models as M
 from otel_agent.store.clean import span_id
 from otel_agent.store.content import ContentPolicy
@@ -68,7 +69,8 @@ MARKER_MERGES = {
     "last_heartbeat_at": _MAX,
     "updated_at": _N,
 }
-_STEP_COLUMNS = [c.name for c in M.steps.columns if c.name != "span_id"]
+# duplicate_of is store.exchanges' alone: a span delivered again must not reset it.
+_STEP_COLUMNS = [c.name for c in M.steps.columns if c.name not in ("span_id", "duplicate_of")]
 STEP_MERGES = {**dict.fromkeys(_STEP_COLUMNS, _N), "run_id": _NO}
 _FAILURE_COLUMNS = [
     c.name for c in M.failures.columns if c.name not in ("failure_id", "resolved", "resolved_at")
@@ -120,16 +122,24 @@ def _valid(record: SpanRecord) -> bool:
 class Materialiser:
     """SpanRecord batches -> otel_runs / otel_steps / otel_failures rows (see the module docstring)."""
 
-    def __init__(self, engine: sa.Engine, content: ContentPolicy | None = None, ensure_schema: bool = True):
+    def __init__(
+        self,
+        engine: sa.Engine,
+        content: ContentPolicy | None = None,
+        ensure_schema: bool = True,
+        enricher: RecordEnricher | None = None,
+    ):
         self.engine = engine
         self.content = content or ContentPolicy()
+        # Normalise, price, classify what no processor did (spans from the sink, from other languages).
+        self.enricher = enricher or RecordEnricher()
         self._schema_checked = not ensure_schema
         self._schema_lock = threading.Lock()
 
     def write(self, records: Iterable[SpanRecord]) -> WriteResult:
         """Store a batch. Raises StoreUnavailable only if the database is unreachable."""
         batch = list(records)
-        good = [r for r in batch if _valid(r)]
+        good = [self.enricher.enrich(r) for r in batch if _valid(r)]
         invalid = len(batch) - len(good)
         if invalid:
             _log.warning("otel-agent store: rejected %d spans with malformed ids", invalid)
@@ -199,6 +209,10 @@ class Materialiser:
         relinked = links.relink(conn, plan.span_ids() | awaited, plan.roots_to_check())
         _lock_runs(conn, relinked - touched)  # late, out of order: a deadlock is possible, and retried
         touched |= relinked
+        recounted = exchanges.reconcile(conn, plan.steps)
+        _lock_runs(conn, recounted - touched)
+        touched |= recounted
+        inherit.fill_attribution(conn, touched)
         totals.recompute_totals(conn, touched)
         # Only a run ending, a new failure or a newly linked step can resolve a failure.
         ended_or_failed = {row["run_id"] for row in plan.runs} | {row["run_id"] for row in plan.failures}

@@ -111,7 +111,7 @@ steps = sa.Table(
     sa.Column("parent_span_id", ID),
     sa.Column("run_id", ID),  # innermost enclosing run; NULL until its ancestors arrive
     sa.Column("name", sa.String(512)),
-    sa.Column("kind", sa.String(16), nullable=False),  # llm | tool | agent | span
+    sa.Column("kind", sa.String(16), nullable=False),  # llm | tool | agent | http | span
     sa.Column("operation", sa.String(64)),
     sa.Column("status", sa.String(8), nullable=False),  # ok | error | unset
     *_attribution(),
@@ -131,6 +131,10 @@ steps = sa.Table(
     sa.Column("error_type", NAME),
     sa.Column("input_content", sa.Text),
     sa.Column("output_content", sa.Text),
+    # Another span of the same LLM exchange is the counted one (otel_agent.exchange): this one adds no
+    # call, tokens, cost, error or failure. NULL: counted. Set by store.exchanges, never by a row.
+    sa.Column("duplicate_of", ID),
+    sa.Column("on_wire", sa.Boolean),  # the span saw the HTTP exchange (HTTP attributes, retry attempt)
     sa.Index(None, "run_id"),
     sa.Index(None, "trace_id"),
     sa.Index(None, "started_at"),

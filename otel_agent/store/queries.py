@@ -176,7 +176,7 @@ def report_calls(conn: sa.Connection, where: RunFilter) -> list[dict[str, Any]]:
             sa.func.coalesce(s.response_model, s.request_model).label("model"),
         )
         .join(runs, runs.c.run_id == s.run_id)
-        .where(s.kind == "llm", *where.where())
+        .where(s.kind == "llm", s.duplicate_of.is_(None), *where.where())
     )
     return [dict(row) for row in conn.execute(query).mappings()]
 

@@ -171,7 +171,7 @@ def every_call_statement(where: queries.RunFilter, grouping: queries.ReportGroup
             s.retry_attempt,
         )
         .select_from(steps.join(runs, runs.c.run_id == s.run_id))
-        .where(s.kind == "llm", *where.where())
+        .where(s.kind == "llm", s.duplicate_of.is_(None), *where.where())
         .cte("calls")
     )
     per_call = (

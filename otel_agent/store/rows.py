@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from otel_agent import attributes as A
+from otel_agent.exchange import is_http_client, on_wire
 from otel_agent.record import SpanRecord
 from otel_agent.store import models as M
 from otel_agent.store.clean import count, duration_ms, number, small_int, span_id, text, time_from_nanos
@@ -67,13 +68,6 @@ def is_run(record: SpanRecord) -> bool:
         or attrs.get(A.RUN_ID) == record.span_id
         or _framework_run(attrs.get(A.OI_SPAN_KIND), record.parent_span_id)
     )
-
-
-def _step_kind(operation: Any, oi_kind: Any) -> str:
-    kind = _STEP_KINDS.get(operation) if isinstance(operation, str) else None
-    if kind is None and isinstance(oi_kind, str):
-        kind = _OI_STEP_KINDS.get(oi_kind)
-    return kind or "span"
 
 
 def _framework_run(kind: Any, parent_span_id: str | None) -> bool:
@@ -238,6 +232,7 @@ _STEP_TEMPLATE: dict[str, Any] = {
     **{column: 0 for column, _ in _TOKEN_ATTRS},
     "input_content": None,
     "output_content": None,
+    "on_wire": None,
 }
 
 
@@ -258,6 +253,20 @@ def _step_attributes(row: dict[str, Any], attrs: Mapping[str, Any]) -> None:
             row[column] = text(value, clean)
 
 
+def _step_kind(operation: Any, attrs: Mapping[str, Any]) -> str:
+    """llm | tool | agent by operation (or OpenInference span kind); a priced span is an LLM call whatever its operation (as in the
+    roll-up); an HTTP client span is http; anything else a span."""
+    kind = _STEP_KINDS.get(operation) if isinstance(operation, str) else None
+    if kind is None:
+        oi_kind = attrs.get(A.OI_SPAN_KIND)  # an OpenInference span from a process without our operation
+        kind = _OI_STEP_KINDS.get(oi_kind) if isinstance(oi_kind, str) else None
+    if kind is not None:
+        return kind
+    if A.PRICE_SOURCE in attrs:
+        return "llm"
+    return "http" if is_http_client(attrs) else "span"
+
+
 def step_row(record: SpanRecord, run_id: str | None, content: ContentPolicy) -> dict[str, Any]:
     attrs = record.attributes
     row = _STEP_TEMPLATE.copy()
@@ -270,13 +279,15 @@ def step_row(record: SpanRecord, run_id: str | None, content: ContentPolicy) -> 
         parent_span_id=record.parent_span_id,
         run_id=run_id,
         name=text(record.name, LONG_NAME_CHARS),
-        kind=_step_kind(operation, record.attributes.get(A.OI_SPAN_KIND)),
+        kind=_step_kind(operation, attrs),
         operation=text(operation, 64),
         status=_STEP_STATUS.get(record.status_code, "unset"),
         started_at=time_from_nanos(start),
         ended_at=time_from_nanos(end),
         duration_ms=duration_ms(start, end),
     )
+    if row["kind"] in ("llm", "http"):
+        row["on_wire"] = on_wire(attrs)
     if row["error_category"] is None and record.status_code == "ERROR":
         row["error_category"] = "unknown"
     if record.resource_attributes:

@@ -28,20 +28,24 @@ def _flag(condition: Any) -> Any:
 
 def _sums_query(conn: sa.Connection, chunk: list[str]) -> sa.Select[Any]:
     s = steps.c
-    llm = s.kind == "llm"
+    counted = s.duplicate_of.is_(None)  # another span of the same exchange is the counted one
+    llm = sa.and_(s.kind == "llm", counted)
     # An SDK's retry (attempt 1, 2, ...) is the same call again: its tokens and cost count, the call once.
     new_call = sa.and_(llm, sa.func.coalesce(s.retry_attempt, 0) <= 0)
+    # Unpriced (processors.rollup.is_unpriced): usage but no price, or a call that succeeded without
+    # saying its usage; a failed attempt without usage cost nothing and is not unpriced.
+    unpriced = sa.and_(
+        llm, sa.or_(s.price_source == "unpriced", sa.and_(s.cost_usd.is_(None), s.status != "error"))
+    )
     return (
         sa.select(
             s.run_id,
-            *[sa.func.coalesce(sa.func.sum(s[name]), 0).label(name) for name in _TOKENS],
-            sa.func.coalesce(sa.func.sum(s.cost_usd), 0.0).label("cost_usd"),
+            *[sa.func.coalesce(sa.func.sum(s[name]).filter(counted), 0).label(name) for name in _TOKENS],
+            sa.func.coalesce(sa.func.sum(s.cost_usd).filter(counted), 0.0).label("cost_usd"),
             _flag(new_call).label("llm_calls"),
             _flag(s.kind == "tool").label("tool_calls"),
-            _flag(s.status == "error").label("error_count"),
-            _flag(sa.and_(new_call, sa.or_(s.cost_usd.is_(None), s.price_source == "unpriced"))).label(
-                "unpriced_calls"
-            ),
+            _flag(sa.and_(s.status == "error", counted)).label("error_count"),
+            _flag(unpriced).label("unpriced_calls"),
             sa.func.min(s.started_at).label("first_step_at"),
             sa.func.max(s.ended_at).label("last_step_at"),
         )
@@ -55,7 +59,7 @@ def _used(conn: sa.Connection, chunk: list[str]) -> dict[str, tuple[list[str], l
     model = sa.func.coalesce(s.response_model, s.request_model)
     query = (
         sa.select(s.run_id, s.provider, model)
-        .where(one_of(conn, s.run_id, chunk), s.kind == "llm")
+        .where(one_of(conn, s.run_id, chunk), s.kind == "llm", s.duplicate_of.is_(None))
         .distinct()
     )
     models: dict[str, set[str]] = defaultdict(set)
@@ -94,22 +98,26 @@ UPDATE otel_runs SET
     updated_at = now()  -- new steps change the run's figures: the LLM-call roll-up sees it (call_rollup.py)
 FROM (
     SELECT run_id,
-        coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
-        coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
-        coalesce(sum(cache_creation_tokens), 0) AS cache_creation_tokens,
-        coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
-        coalesce(round(sum(cost_usd::numeric), :decimals)::float8, 0) AS cost_usd,
-        count(*) FILTER (WHERE kind = 'llm' AND coalesce(retry_attempt, 0) <= 0) AS llm_calls,
+        coalesce(sum(input_tokens) FILTER (WHERE duplicate_of IS NULL), 0) AS input_tokens,
+        coalesce(sum(output_tokens) FILTER (WHERE duplicate_of IS NULL), 0) AS output_tokens,
+        coalesce(sum(cache_read_tokens) FILTER (WHERE duplicate_of IS NULL), 0) AS cache_read_tokens,
+        coalesce(sum(cache_creation_tokens) FILTER (WHERE duplicate_of IS NULL), 0) AS cache_creation_tokens,
+        coalesce(sum(reasoning_tokens) FILTER (WHERE duplicate_of IS NULL), 0) AS reasoning_tokens,
+        coalesce(round(sum(cost_usd::numeric) FILTER (WHERE duplicate_of IS NULL), :decimals)::float8, 0)
+            AS cost_usd,
+        count(*) FILTER (WHERE kind = 'llm' AND duplicate_of IS NULL AND coalesce(retry_attempt, 0) <= 0)
+            AS llm_calls,
         count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
-        count(*) FILTER (WHERE status = 'error') AS error_count,
-        count(*) FILTER (WHERE kind = 'llm' AND coalesce(retry_attempt, 0) <= 0
-                         AND (cost_usd IS NULL OR price_source = 'unpriced'))
+        count(*) FILTER (WHERE status = 'error' AND duplicate_of IS NULL) AS error_count,
+        count(*) FILTER (WHERE kind = 'llm' AND duplicate_of IS NULL
+                         AND (price_source = 'unpriced' OR (cost_usd IS NULL AND status <> 'error')))
             AS unpriced_calls,
         jsonb_agg(DISTINCT coalesce(response_model, request_model)
                   ORDER BY coalesce(response_model, request_model))
-            FILTER (WHERE kind = 'llm' AND coalesce(response_model, request_model) IS NOT NULL) AS models,
-        jsonb_agg(DISTINCT provider ORDER BY provider) FILTER (WHERE kind = 'llm' AND provider IS NOT NULL)
-            AS providers,
+            FILTER (WHERE kind = 'llm' AND duplicate_of IS NULL
+                    AND coalesce(response_model, request_model) IS NOT NULL) AS models,
+        jsonb_agg(DISTINCT provider ORDER BY provider)
+            FILTER (WHERE kind = 'llm' AND duplicate_of IS NULL AND provider IS NOT NULL) AS providers,
         min(started_at) AS first_step_at, max(ended_at) AS last_step_at
     FROM otel_steps WHERE run_id IN (SELECT unnest(CAST(:ids AS varchar[]))) GROUP BY run_id
 ) AS s
