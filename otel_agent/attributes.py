@@ -188,7 +188,8 @@ BAGGAGE_KEYS: Final = (
 GEN_AI_USAGE_PROMPT_TOKENS_LEGACY: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS_LEGACY: Final = "gen_ai.usage.completion_tokens"
 # OpenInference (Arize Phoenix).
-OI_SPAN_KIND: Final = "openinference.span.kind"  # LLM | TOOL read as operations; AGENT, and CHAIN outside a run, are runs
+# LLM / TOOL are read as operations; AGENT spans, and CHAIN spans outside any run, are runs.
+OI_SPAN_KIND: Final = "openinference.span.kind"
 OI_REQUEST_MODEL_NAME: Final = "llm.request.model_name"
 OI_MODEL_NAME: Final = "llm.model_name"
 OI_PROVIDER: Final = "llm.provider"

@@ -254,8 +254,8 @@ def _step_attributes(row: dict[str, Any], attrs: Mapping[str, Any]) -> None:
 
 
 def _step_kind(operation: Any, attrs: Mapping[str, Any]) -> str:
-    """llm | tool | agent by operation (or OpenInference span kind); a priced span is an LLM call whatever its operation (as in the
-    roll-up); an HTTP client span is http; anything else a span."""
+    """llm | tool | agent by operation (or OpenInference span kind); a priced span is an LLM call
+    whatever its operation (as in the roll-up); an HTTP client span is http; anything else a span."""
     kind = _STEP_KINDS.get(operation) if isinstance(operation, str) else None
     if kind is None:
         oi_kind = attrs.get(A.OI_SPAN_KIND)  # an OpenInference span from a process without our operation
