@@ -1,0 +1,167 @@
+"""The thin adapter between the ClickHouse store and an engine: a server (clickhouse-connect, HTTP) or
+chDB (the same engine in-process, tables in a local directory). Both speak the same SQL, and both are
+fed and read in JSONEachRow, so everything above this module is the same for the two.
+
+URLs: ``clickhouse://user:password@host:8123/database`` (``clickhouses://`` for TLS) and
+``chdb:///path/to/directory`` (``chdb://`` alone: in memory, gone with the process).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+SCHEMES = ("clickhouse", "clickhouses", "chdb")
+_SETTINGS = {
+    "output_format_json_quote_64bit_integers": 0,
+    "output_format_json_quote_64bit_floats": 0,
+    "date_time_output_format": "iso",
+    "join_use_nulls": 1,
+    "prefer_column_name_to_alias": 1,  # `sum(x) AS x` next to a use of the column x
+}
+
+
+class ClickHouseUnavailable(Exception):
+    """The server could not be reached, or chDB is not installed."""
+
+
+def is_clickhouse_url(url: str | None) -> bool:
+    return bool(url) and urlsplit(str(url)).scheme.split("+")[0] in SCHEMES
+
+
+class Client(Protocol):
+    def command(self, sql: str) -> None: ...
+    def rows(self, sql: str) -> list[dict[str, Any]]: ...
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None: ...
+    def close(self) -> None: ...
+
+
+def connect(url: str) -> Client:
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        return ChdbClient(unquote(parts.netloc + parts.path))
+    return HttpClient(url)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value
+
+
+def json_each_row(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> bytes:
+    lines = (json.dumps({c: _json_value(row.get(c)) for c in columns}, ensure_ascii=False) for row in rows)
+    return "\n".join(lines).encode()
+
+
+def parse_rows(body: bytes | str) -> list[dict[str, Any]]:
+    text = body.decode() if isinstance(body, bytes) else body
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+class ChdbClient:
+    """chDB: one session per process (chDB allows no second one), calls serialised by a lock."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        try:
+            from chdb import session
+        except ImportError as exc:  # an extra: pip install 'otel-agent[clickhouse]'
+            raise ClickHouseUnavailable("chdb is not installed: pip install 'otel-agent[clickhouse]'") from exc
+        self._session = session.Session(path) if path else session.Session()
+        settings = ", ".join(f"{k} = {literal(v)}" for k, v in _SETTINGS.items())
+        self.command(f"SET {settings}")
+
+    def command(self, sql: str) -> None:
+        self._query(sql, "CSV")
+
+    def rows(self, sql: str) -> list[dict[str, Any]]:
+        return parse_rows(self._query(sql, "JSONEachRow"))
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+        body = json_each_row(columns, rows)
+        if body:
+            self._query(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n{body.decode()}", "CSV")
+
+    def _query(self, sql: str, fmt: str) -> bytes:
+        with self._lock:
+            result = self._session.query(sql, fmt)
+        return bytes(result.bytes()) if hasattr(result, "bytes") else str(result).encode()
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+
+class HttpClient:
+    """A ClickHouse server or cluster over HTTP(S), through clickhouse-connect."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        parts = urlsplit(url)
+        try:
+            self._client = clickhouse_connect.get_client(
+                host=parts.hostname or "localhost",
+                port=parts.port or (8443 if parts.scheme == "clickhouses" else 8123),
+                username=unquote(parts.username or "default"),
+                password=unquote(parts.password or ""),
+                database=parts.path.lstrip("/") or "default",
+                secure=parts.scheme == "clickhouses",
+                settings=_SETTINGS,
+                connect_timeout=5,
+            )
+        except Exception as exc:
+            raise ClickHouseUnavailable(str(exc)) from exc
+
+    def command(self, sql: str) -> None:
+        self._client.command(sql)
+
+    def rows(self, sql: str) -> list[dict[str, Any]]:
+        return parse_rows(self._client.raw_query(sql, fmt="JSONEachRow"))
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+        body = json_each_row(columns, rows)
+        if body:
+            self._client.raw_insert(table, list(columns), insert_block=body, fmt="JSONEachRow")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def literal(value: Any) -> str:
+    """A value as a ClickHouse SQL literal (the store builds its statements with these, both clients
+    alike; strings are escaped, so no value can end its literal)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"toDateTime64({literal(_json_value(value))}, 6, 'UTC')"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return "[" + ", ".join(literal(v) for v in items) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A DateTime64 read back (ISO, UTC) as an aware datetime."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def one_of(values: Iterable[Any]) -> str:
+    """The right side of ``x IN ...`` for these values (an empty set matches nothing)."""
+    items = sorted(set(values), key=str)
+    return "(" + ", ".join(literal(v) for v in items) + ")" if items else "(NULL)"
