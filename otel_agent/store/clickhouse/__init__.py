@@ -9,19 +9,34 @@ Same semantics, CLI, API report and figures as the SQL store; docs/clickhouse.md
 
 from __future__ import annotations
 
+from typing import Any
+
+from otel_agent.store import queries
 from otel_agent.store.clickhouse.client import ClickHouseUnavailable, is_clickhouse_url
 from otel_agent.store.clickhouse.reader import ClickHouseReader
 from otel_agent.store.clickhouse.writer import ClickHouseWriter
 
 
 class ClickHouseStore(ClickHouseWriter):
-    """The writer (Materialiser's write/sweep) and the reader (list_runs, usage_report, ...) on one
-    connection."""
+    """The writer (the Materialiser's write and sweep) and the reader (list_runs, usage_report, ...) on
+    one connection: otel_agent.store.backend.Store."""
 
     @property
     def reader(self) -> ClickHouseReader:
         self._ensure_schema()
         return ClickHouseReader(self.client)
+
+    def list_runs(self, where: queries.RunFilter) -> list[dict[str, Any]]:
+        return self.reader.list_runs(where)
+
+    def list_failures(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return self.reader.list_failures(*args, **kwargs)
+
+    def stalled_runs(self, include_running: bool, limit: int = 100) -> list[dict[str, Any]]:
+        return self.reader.stalled_runs(include_running, limit)
+
+    def usage_report(self, where: queries.RunFilter, by: str) -> list[dict[str, Any]]:
+        return self.reader.usage_report(where, by)
 
 
 __all__ = ["ClickHouseStore", "ClickHouseUnavailable", "is_clickhouse_url"]

@@ -3,7 +3,8 @@ chDB (the same engine in-process, tables in a local directory). Both speak the s
 fed and read in JSONEachRow, so everything above this module is the same for the two.
 
 URLs: ``clickhouse://user:password@host:8123/database`` (``clickhouses://`` for TLS) and
-``chdb:///path/to/directory`` (``chdb://`` alone: in memory, gone with the process).
+``chdb:///path/to/directory`` (``chdb://`` alone: in memory, gone with the process), optionally with
+``?database=name``. chDB serves one directory per process (any number of databases in it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 SCHEMES = ("clickhouse", "clickhouses", "chdb")
 _SETTINGS = {
@@ -43,7 +44,8 @@ class Client(Protocol):
 def connect(url: str) -> Client:
     parts = urlsplit(url)
     if parts.scheme == "chdb":
-        return ChdbClient(unquote(parts.netloc + parts.path))
+        database = parse_qs(parts.query).get("database", [""])[0]
+        return ChdbClient(unquote(parts.netloc + parts.path), database)
     return HttpClient(url)
 
 
@@ -70,7 +72,7 @@ class ChdbClient:
 
     _lock = threading.Lock()
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, database: str = "") -> None:
         try:
             from chdb import session
         except ImportError as exc:  # an extra: pip install 'otel-agent[clickhouse]'
@@ -78,6 +80,10 @@ class ChdbClient:
         self._session = session.Session(path) if path else session.Session()
         settings = ", ".join(f"{k} = {literal(v)}" for k, v in _SETTINGS.items())
         self.command(f"SET {settings}")
+        if database:
+            name = "`" + database.replace("`", "") + "`"
+            self.command(f"CREATE DATABASE IF NOT EXISTS {name}")
+            self.command(f"USE {name}")
 
     def command(self, sql: str) -> None:
         self._query(sql, "CSV")

@@ -86,17 +86,18 @@ GROUP BY run_id HAVING countIf(parent_run_id IS NOT NULL) = 0 AND parent != run_
 
 
 def _append_step_runs(client: Client, linked: dict[str, str]) -> None:
-    """The steps again, now with their run (version 1 replaces version 0); their failures follow."""
+    """The steps again, now with their run (version 1 replaces version 0); their failures follow.
+    Filtered in a subquery: in the outer WHERE, ``link_rank`` would name the REPLACE's 1."""
     for chunk in _chunks(linked):
         spans, runs = literal(chunk), literal([linked[s] for s in chunk])
         run = f"toNullable(transform(span_id, {spans}, {runs}, ''))"
         spans = one_of(chunk)
         client.command(f"""
 INSERT INTO otel_ch_steps SELECT * REPLACE ({run} AS run_id, 1 AS link_rank)
-FROM otel_ch_steps WHERE span_id IN {spans} AND link_rank = 0 LIMIT 1 BY span_id""")
+FROM (SELECT * FROM otel_ch_steps WHERE span_id IN {spans} AND link_rank = 0 LIMIT 1 BY span_id)""")
         client.command(f"""
 INSERT INTO otel_ch_failures SELECT * REPLACE ({run} AS run_id, 1 AS link_rank)
-FROM otel_ch_failures WHERE span_id IN {spans} AND link_rank = 0 LIMIT 1 BY failure_id""")
+FROM (SELECT * FROM otel_ch_failures WHERE span_id IN {spans} AND link_rank = 0 LIMIT 1 BY failure_id)""")
 
 
 _LINKS = """

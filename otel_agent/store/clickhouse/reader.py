@@ -112,8 +112,15 @@ WHERE status IN {one_of(statuses)} ORDER BY last_seen_at, run_id LIMIT {int(limi
     def usage_report(self, where: queries.RunFilter, by: str) -> list[dict[str, Any]]:
         grouping = queries.report_grouping(by)
         sql = _by_call(where, grouping) if grouping.per == "calls" else _by_run(where, grouping)
-        groups = [_shape(row, grouping.per) for row in self.client.rows(sql)]
+        groups = [_shape(_untimed(row), grouping.per) for row in self.client.rows(sql)]
         return sorted(groups, key=lambda g: str(g["group"]))
+
+
+def _untimed(row: dict[str, Any]) -> dict[str, Any]:
+    """quantilesExact over no values gives 0s; the report says None, as the SQL store does."""
+    if not row.pop("timed"):
+        row["p"] = None
+    return row
 
 
 _SUMS = "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd"
@@ -123,7 +130,8 @@ def _by_run(where: queries.RunFilter, grouping: queries.ReportGrouping) -> str:
     group = grouping.column or f"JSONExtract(coalesce(tags, '{{}}'), {literal(grouping.tag)}, 'Nullable(String)')"
     return f"""
 SELECT {group} AS group, count() AS runs, countIf(status != 'running') AS ended,
-    countIf(status = 'succeeded') AS succeeded, count() AS calls, {_LEVELS}(duration_ms / 1000) AS p, {_SUMS}
+    countIf(status = 'succeeded') AS succeeded, count() AS calls, {_LEVELS}(duration_ms / 1000) AS p,
+    count(duration_ms) AS timed, {_SUMS}
 FROM ({views.runs()}) WHERE {conditions(where)} GROUP BY group"""
 
 
@@ -143,5 +151,6 @@ selected AS (
     SELECT run_id, status FROM ({views.run_status(in_calls, "calls")}) WHERE {conditions(where)}
 )
 SELECT group, uniqExact(run_id) AS runs, uniqExactIf(run_id, status != 'running') AS ended,
-    uniqExactIf(run_id, status = 'succeeded') AS succeeded, count() AS calls, {_LEVELS}(seconds) AS p, {_SUMS}
+    uniqExactIf(run_id, status = 'succeeded') AS succeeded, count() AS calls, {_LEVELS}(seconds) AS p,
+    count(seconds) AS timed, {_SUMS}
 FROM calls INNER JOIN selected USING (run_id) GROUP BY group"""
