@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from otel_agent.duration import parse_duration
 from otel_agent.settings import Settings
+from otel_agent.store.backend import Store, open_store
 from otel_agent.store.engine import make_engine
 from otel_agent.store.migrate import is_current, upgrade
 
@@ -35,6 +37,18 @@ def engine_for(args: argparse.Namespace, for_writing: bool = False) -> sa.Engine
         upgrade(writer)
         writer.dispose()
     return engine
+
+
+@contextmanager
+def store_for(args: argparse.Namespace, for_writing: bool = False) -> Iterator[Store]:
+    """The store at --database-url (SQL or ClickHouse, by its URL) on an up-to-date schema."""
+    store = open_store(args.database_url or Settings.from_env().database_url, for_writing=for_writing)
+    try:
+        if not store.is_current():
+            store.upgrade()
+        yield store
+    finally:
+        store.close()
 
 
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:

@@ -19,10 +19,14 @@ import sqlalchemy as sa
 
 from otel_agent.record import SpanRecord
 from otel_agent.store import migrate, queries, report
+from otel_agent.store import models as M
 from otel_agent.store.clickhouse import ClickHouseStore, is_clickhouse_url
 from otel_agent.store.content import ContentPolicy
 from otel_agent.store.engine import database_url, make_engine
 from otel_agent.store.materialiser import DEFAULT_STALL_AFTER_S, Materialiser, WriteResult
+from otel_agent.store.sqlparts import one_of
+
+_CHUNK = 500  # trace ids per IN (...) list
 
 
 class Store(Protocol):
@@ -37,6 +41,7 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]: ...  # fmt: skip
     def stalled_runs(self, include_running: bool, limit: int = 100) -> list[dict[str, Any]]: ...
     def usage_report(self, where: queries.RunFilter, by: str) -> list[dict[str, Any]]: ...
+    def traces_with_runs(self, trace_ids: set[str]) -> set[str]: ...
     def is_current(self) -> bool: ...
     def upgrade(self) -> object: ...
     def close(self) -> None: ...
@@ -71,6 +76,19 @@ class SqlStore:
     def usage_report(self, where: queries.RunFilter, by: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return report.usage_report(conn, where, by)
+
+    def traces_with_runs(self, trace_ids: set[str]) -> set[str]:
+        """Which of these traces hold a run already (the sink keeps only agent runs' spans)."""
+        runs = M.runs.c
+        found: set[str] = set()
+        ordered = sorted(trace_ids)
+        self.materialiser._ensure_schema()  # the first write of a fresh database creates the tables
+        with self.engine.connect() as conn:
+            for i in range(0, len(ordered), _CHUNK):
+                chunk = ordered[i : i + _CHUNK]
+                query = sa.select(runs.trace_id).where(one_of(conn, runs.trace_id, chunk)).distinct()
+                found.update(conn.scalars(query))
+        return found
 
     def is_current(self) -> bool:
         return migrate.is_current(self.engine)

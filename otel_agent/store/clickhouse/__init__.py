@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from otel_agent.store import queries
-from otel_agent.store.clickhouse.client import ClickHouseUnavailable, is_clickhouse_url
+from otel_agent.store.clickhouse.client import ClickHouseUnavailable, is_clickhouse_url, one_of
+from otel_agent.store.clickhouse.links import _chunks
 from otel_agent.store.clickhouse.reader import ClickHouseReader
 from otel_agent.store.clickhouse.writer import ClickHouseWriter
 
@@ -37,6 +38,15 @@ class ClickHouseStore(ClickHouseWriter):
 
     def usage_report(self, where: queries.RunFilter, by: str) -> list[dict[str, Any]]:
         return self.reader.usage_report(where, by)
+
+    def traces_with_runs(self, trace_ids: set[str]) -> set[str]:
+        """Which of these traces hold a run already (the sink keeps only agent runs' spans)."""
+        self._ensure_schema()
+        found: set[str] = set()
+        for chunk in _chunks(trace_ids):
+            rows = self.client.rows(f"SELECT DISTINCT trace_id FROM otel_ch_run_facts WHERE trace_id IN {one_of(chunk)}")
+            found.update(row["trace_id"] for row in rows)
+        return found
 
 
 __all__ = ["ClickHouseStore", "ClickHouseUnavailable", "is_clickhouse_url"]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from otel_agent.store.clickhouse.client import Client
-from otel_agent.store.clickhouse.schema import MIGRATIONS, VERSION_TABLE, render, version_table
+from otel_agent.store.clickhouse.schema import (
+    MIGRATIONS,
+    VERSION_TABLE,
+    distributed_ddl,
+    render,
+    version_table,
+)
 
 
 def applied_versions(client: Client) -> set[int]:
@@ -32,6 +38,9 @@ def upgrade(client: Client, cluster: str | None = None) -> list[int]:
             continue
         for statement in migration.statements:
             client.command(render(statement, cluster))
+        if cluster is not None:
+            for statement in distributed_ddl(cluster, migration.tables):
+                client.command(statement)
         client.insert(VERSION_TABLE, ("version", "description"),
                       [{"version": migration.version, "description": migration.description}])  # fmt: skip
         applied.append(migration.version)

@@ -116,7 +116,7 @@ CREATE TABLE IF NOT EXISTS otel_ch_failures (
     source LowCardinality(String),
     run_id {_NTEXT},
     span_id {_NTEXT},
-    trace_id {_NTEXT},
+    trace_id String,
     step_name {_NTEXT},
     {_columns([f"{name} {_NTEXT}" for name in _ATTRIBUTION])},
     error_category LowCardinality(String),
@@ -138,6 +138,11 @@ class Migration:
     description: str
     statements: tuple[str, ...]
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables it creates (on a cluster, each also gets its Distributed table)."""
+        return tuple(_table_of(s) for s in self.statements if s.lstrip().startswith("CREATE TABLE"))
+
 
 MIGRATIONS = (
     Migration(1, "run facts, steps and failures", (_RUN_FACTS, _STEPS, _FAILURES)),
@@ -158,15 +163,20 @@ def _table_of(statement: str) -> str:
 
 
 def render(statement: str, cluster: str | None = None) -> str:
-    """A single server: ReplacingMergeTree. A cluster: ReplicatedReplacingMergeTree ON CLUSTER (the
-    shard and replica macros come from each server's config); docs/clickhouse.md has the rest."""
+    """A single server: ReplacingMergeTree tables under the names the store reads and writes. A cluster:
+    ReplicatedReplacingMergeTree tables named ``<table>_local`` on every node (ON CLUSTER; the shard and
+    replica macros come from each server's config), and under the store's names the Distributed tables
+    over them (``distributed_ddl``), so the store's statements are the same on a cluster."""
     table = _table_of(statement)
     version = _VERSION_COLUMNS.get(table, "")
     if cluster is None:
         return statement.replace("{engine}", f"ReplacingMergeTree({version})")
-    path = f"'/clickhouse/tables/{{shard}}/{{database}}/{table}'"
+    if table == VERSION_TABLE:  # one copy on every node of the cluster, not one per shard
+        local, path = table, f"'/clickhouse/tables/all/{{database}}/{table}'"
+    else:
+        local, path = f"{table}_local", f"'/clickhouse/tables/{{shard}}/{{database}}/{table}'"
     arguments = ", ".join(filter(None, [path, "'{replica}'", version]))
-    statement = statement.replace(f"IF NOT EXISTS {table}", f"IF NOT EXISTS {table} ON CLUSTER {cluster}")
+    statement = statement.replace(f"IF NOT EXISTS {table}", f"IF NOT EXISTS {local} ON CLUSTER {cluster}")
     return statement.replace("{engine}", f"ReplicatedReplacingMergeTree({arguments})")
 
 
@@ -174,16 +184,12 @@ def version_table(cluster: str | None = None) -> str:
     return render(_VERSIONS, cluster)
 
 
-def distributed_ddl(cluster: str, database: str = "default") -> list[str]:
-    """The Distributed tables a cluster reads and writes through, sharded by trace: a trace's spans land
-    on one shard, as they land on one sink, so links and totals never cross shards."""
+def distributed_ddl(cluster: str, tables: tuple[str, ...] = TABLES) -> list[str]:
+    """The Distributed tables a cluster is read and written through, sharded by trace: a trace's spans
+    land on one shard, as they land on one sink, so a span's copies meet on one shard (FINAL folds
+    them there) and a step's run, links and totals never cross shards."""
     return [
-        f"CREATE TABLE IF NOT EXISTS {table}_all ON CLUSTER {cluster} AS {table} "
-        f"ENGINE = Distributed({cluster}, {database}, {table}, cityHash64(coalesce(trace_id, '')))"
-        for table in TABLES
+        f"CREATE TABLE IF NOT EXISTS {table} ON CLUSTER {cluster} AS {table}_local "
+        f"ENGINE = Distributed({cluster}, currentDatabase(), {table}_local, cityHash64(trace_id))"
+        for table in tables
     ]
-
-
-def statements(cluster: str | None = None) -> list[tuple[int, str, str]]:
-    """(version, description, DDL) for every migration, rendered for a server or a cluster."""
-    return [(m.version, m.description, render(s, cluster)) for m in MIGRATIONS for s in m.statements]
