@@ -10,6 +10,7 @@ URLs: ``clickhouse://user:password@host:8123/database`` (``clickhouses://`` for 
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ _SETTINGS = {
     "output_format_json_quote_64bit_integers": 0,
     "output_format_json_quote_64bit_floats": 0,
     "date_time_output_format": "iso",
+    "date_time_input_format": "best_effort",
     "join_use_nulls": 1,
     "prefer_column_name_to_alias": 1,  # `sum(x) AS x` next to a use of the column x
 }
@@ -50,15 +52,25 @@ def connect(url: str) -> Client:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, datetime):  # ISO with its offset: read with date_time_input_format=best_effort
+        return value.isoformat()
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return value
 
 
 def json_each_row(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> bytes:
-    lines = (json.dumps({c: _json_value(row.get(c)) for c in columns}, ensure_ascii=False) for row in rows)
+    """Rows as JSONCompactEachRow (one array a line, in ``columns`` order): the hot path of a write, so
+    only the columns that can hold a datetime (``*_at``) or a mapping (tags) are looked at twice."""
+    special = [i for i, c in enumerate(columns) if c.endswith("_at") or c == "tags"]
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    lines = []
+    for row in rows:
+        values = [row.get(c) for c in columns]
+        for i in special:
+            if values[i] is not None:
+                values[i] = _json_value(values[i])
+        lines.append(dumps(values))
     return "\n".join(lines).encode()
 
 
@@ -93,8 +105,14 @@ class ChdbClient:
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
         body = json_each_row(columns, rows)
-        if body:
-            self._query(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n{body.decode()}", "CSV")
+        if not body:
+            return
+        # From a file: twice as fast as the same rows inline in the statement (no SQL parsing of them).
+        with tempfile.NamedTemporaryFile(suffix=".jsonl") as file:
+            file.write(body)
+            file.flush()
+            self._query(f"INSERT INTO {table} ({', '.join(columns)}) FROM INFILE {literal(file.name)} "
+                        "FORMAT JSONCompactEachRow", "CSV")  # fmt: skip
 
     def _query(self, sql: str, fmt: str) -> bytes:
         with self._lock:
@@ -136,7 +154,7 @@ class HttpClient:
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
         body = json_each_row(columns, rows)
         if body:
-            self._client.raw_insert(table, list(columns), insert_block=body, fmt="JSONEachRow")
+            self._client.raw_insert(table, list(columns), insert_block=body, fmt="JSONCompactEachRow")
 
     def close(self) -> None:
         self._client.close()
@@ -152,7 +170,8 @@ def literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, datetime):
-        return f"toDateTime64({literal(_json_value(value))}, 6, 'UTC')"
+        utc = value.astimezone(timezone.utc) if value.tzinfo else value
+        return f"toDateTime64({literal(utc.strftime('%Y-%m-%d %H:%M:%S.%f'))}, 6, 'UTC')"
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
         return "[" + ", ".join(literal(v) for v in items) + "]"

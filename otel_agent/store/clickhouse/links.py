@@ -14,7 +14,7 @@ from otel_agent.store.clickhouse import facts
 from otel_agent.store.clickhouse.client import Client, literal, one_of
 
 MAX_ROUNDS = 64  # one per level of a parent chain that arrived bottom-up
-_CHUNK = 2_000
+_CHUNK = 10_000
 
 
 def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
@@ -66,14 +66,18 @@ def _link_round(client: Client, frontier: set[str]) -> tuple[dict[str, str], dic
     linked_runs: dict[str, tuple[str, str]] = {}
     for chunk in _chunks(frontier):
         parents = one_of(chunk)
-        steps = client.rows(f"""
-SELECT span_id, any(parent_span_id) AS parent FROM otel_ch_steps WHERE parent_span_id IN {parents}
-GROUP BY span_id HAVING max(link_rank) = 0""")
-        runs = client.rows(f"""
-SELECT run_id, any(trace_id) AS trace_id, anyIf(parent_span_id, source = 'span') AS parent
+        orphans = client.rows(f"""
+SELECT 'step' AS kind, span_id AS id, '' AS trace_id, any(parent_span_id) AS parent FROM otel_ch_steps
+WHERE parent_span_id IN {parents} GROUP BY span_id HAVING max(link_rank) = 0
+UNION ALL
+SELECT 'run' AS kind, run_id AS id, any(trace_id) AS trace_id, anyIf(parent_span_id, source = 'span') AS parent
 FROM otel_ch_run_facts
 WHERE run_id IN (SELECT run_id FROM otel_ch_run_facts WHERE source = 'span' AND parent_span_id IN {parents})
 GROUP BY run_id HAVING countIf(parent_run_id IS NOT NULL) = 0 AND parent != run_id""")
+        if not orphans:
+            continue
+        steps = [{"span_id": o["id"], "parent": o["parent"]} for o in orphans if o["kind"] == "step"]
+        runs = [{"run_id": o["id"], **o} for o in orphans if o["kind"] == "run"]
         owners = lookup_runs(client, {row["parent"] for row in steps + runs})
         linked_steps.update({r["span_id"]: owners[r["parent"]] for r in steps if owners.get(r["parent"])})
         linked_runs.update(
@@ -123,7 +127,8 @@ def follow_roots(client: Client, start: set[str]) -> set[str]:
             ids = one_of(chunk)
             below = f"run_id IN (SELECT run_id FROM otel_ch_run_facts WHERE run_id IN {ids} OR parent_run_id IN {ids})"
             children = _links(client, below)
-            parents = _links(client, f"run_id IN {one_of(c['parent'] for c in children.values() if c['parent'])}")
+            wanted = {str(c["parent"]) for c in children.values() if c["parent"]}
+            parents = _links(client, f"run_id IN {one_of(wanted)}") if wanted else {}
             for run_id, child in children.items():
                 parent = parents.get(str(child["parent"]))
                 if parent and parent["root"] and child["root"] != parent["root"]:
