@@ -136,21 +136,23 @@ FROM ({views.runs()}) WHERE {conditions(where)} GROUP BY group"""
 
 
 def _by_call(where: queries.RunFilter, grouping: queries.ReportGrouping) -> str:
-    """Every LLM call of the selected runs, aggregated where it lies. A call starts no earlier than its
-    run, so a window's start also bounds the calls read (and prunes the steps' monthly partitions)."""
+    """Every LLM call of the selected runs, aggregated where it lies, in two levels: per (group, run)
+    first (counts, sums, and the percentiles' partial states), then those few rows meet their run's
+    status and filter and merge per group. A call starts no earlier than its run, so the window's start
+    also bounds the calls read (and prunes the steps' monthly partitions)."""
     group = views.MODEL if grouping.column == "model" else "provider"
     window = f"AND started_at >= {literal(where.since)}" if where.since is not None else ""
-    in_calls = "run_id IN (SELECT run_id FROM calls)"
+    sums = ("input_tokens", "output_tokens", "cost_usd")
     return f"""
-WITH calls AS (
-    SELECT run_id, {group} AS group, duration_ms / 1000 AS seconds, input_tokens, output_tokens, cost_usd,
-        started_at
+SELECT c.group AS group, count() AS runs, countIf(r.status != 'running') AS ended,
+    countIf(r.status = 'succeeded') AS succeeded, sum(c.calls) AS calls,
+    {_LEVELS.replace("quantilesExact", "quantilesExactMerge")}(c.q) AS p, sum(c.timed) AS timed,
+    {", ".join(f"sum(c.{n}) AS {n}" for n in sums)}
+FROM (
+    SELECT {group} AS group, run_id, count() AS calls, {_LEVELS.replace("quantilesExact", "quantilesExactState")}(
+        duration_ms / 1000) AS q, count(duration_ms) AS timed, {", ".join(f"sum({n}) AS {n}" for n in sums)}
     FROM otel_ch_steps FINAL WHERE kind = 'llm' AND run_id IS NOT NULL {window}
-),
-selected AS (
-    SELECT run_id, status FROM ({views.run_status(in_calls, "calls")}) WHERE {conditions(where)}
-)
-SELECT group, uniqExact(run_id) AS runs, uniqExactIf(run_id, status != 'running') AS ended,
-    uniqExactIf(run_id, status = 'succeeded') AS succeeded, count() AS calls, {_LEVELS}(seconds) AS p,
-    count(seconds) AS timed, {_SUMS}
-FROM calls INNER JOIN selected USING (run_id) GROUP BY group"""
+    GROUP BY group, run_id
+) AS c
+INNER JOIN (SELECT run_id, status FROM ({views.run_status()}) WHERE {conditions(where)}) AS r ON r.run_id = c.run_id
+GROUP BY c.group"""
