@@ -10,7 +10,7 @@ venv: $(STAMP)
 
 # The ClickHouse store's extra (chDB is large): the tests that need it skip without it, fail under CI.
 venv-clickhouse: venv
-	$(PY) -m pip install -q -e ".[dev,postgres,clickhouse]"
+	$(PY) -m pip install -q -e ".[dev,postgres,clickhouse,chdb]"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -28,7 +28,7 @@ def chdb_directory(tmp_path_factory: pytest.TempPathFactory) -> str:
     try:
         import chdb  # noqa: F401
     except ImportError:
-        missing("chdb not installed: pip install -e '.[clickhouse]' (.ci/run does)")
+        missing("chdb not installed: make venv-clickhouse (.ci/run does)")
     return str(tmp_path_factory.mktemp("chdb"))
 
 

@@ -87,8 +87,8 @@ class ChdbClient:
     def __init__(self, path: str, database: str = "") -> None:
         try:
             from chdb import session
-        except ImportError as exc:  # an extra: pip install 'otel-agent[clickhouse]'
-            raise ClickHouseUnavailable("chdb is not installed: pip install 'otel-agent[clickhouse]'") from exc
+        except ImportError as exc:  # an extra
+            raise ClickHouseUnavailable("chdb is not installed: pip install 'otel-agent[chdb]'") from exc
         self._session = session.Session(path) if path else session.Session()
         settings = ", ".join(f"{k} = {literal(v)}" for k, v in _SETTINGS.items())
         self.command(f"SET {settings}")
@@ -128,7 +128,10 @@ class HttpClient:
     """A ClickHouse server or cluster over HTTP(S), through clickhouse-connect."""
 
     def __init__(self, url: str) -> None:
-        import clickhouse_connect
+        try:
+            import clickhouse_connect
+        except ImportError as exc:  # an extra
+            raise ClickHouseUnavailable("pip install 'otel-agent[clickhouse]' for a ClickHouse server") from exc
 
         parts = urlsplit(url)
         try:
