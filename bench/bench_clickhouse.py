@@ -47,7 +47,8 @@ MODELS = "['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4']"
 
 
 def load() -> str:
-    return "load %.1f/%.1f/%.1f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}/{fifteen:.1f}"
 
 
 def _direct_rate(store: Any, records: list[Any], batch: int) -> float:
@@ -63,7 +64,9 @@ def _direct_rate(store: Any, records: list[Any], batch: int) -> float:
 def ingest(server: str, base: Path) -> None:
     spans = make_spans(INGEST_RUNS)
     records = [record_from_span(s) for s in spans]
-    bodies = [encode_spans(spans[i : i + REQUEST_SPANS]).SerializeToString() for i in range(0, len(spans), 512)]
+    bodies = [
+        encode_spans(spans[i : i + REQUEST_SPANS]).SerializeToString() for i in range(0, len(spans), 512)
+    ]
     batch = Settings().sink_batch_spans
     best: dict[str, float] = {}
     for n in range(ROUNDS):
@@ -71,10 +74,13 @@ def ingest(server: str, base: Path) -> None:
             written = sink_rates(url, bodies, len(spans), 1)["written"]
             best[f"sink {name}"] = max(best.get(f"sink {name}", 0.0), written)
             print(f"  round {n + 1}: sink -> {name:8} {written:8,.0f} spans/s  ({load()})", flush=True)
-        best["direct postgres"] = max(best.get("direct postgres", 0.0),
-                                      _direct_rate(SqlStore(fresh_database(server)), records, batch))  # fmt: skip
-        best["direct chdb"] = max(best.get("direct chdb", 0.0),
-                                  _direct_rate(open_store(f"chdb://{base}/direct?database=d{n}"), records, batch))  # fmt: skip
+        best["direct postgres"] = max(
+            best.get("direct postgres", 0.0), _direct_rate(SqlStore(fresh_database(server)), records, batch)
+        )
+        best["direct chdb"] = max(
+            best.get("direct chdb", 0.0),
+            _direct_rate(open_store(f"chdb://{base}/direct?database=d{n}"), records, batch),
+        )
     print(f"{len(spans):,} spans ({INGEST_RUNS:,} runs of 12), best of {ROUNDS} interleaved rounds:")
     for how in ("sink", "direct"):
         pg, ch = best[f"{how} postgres"], best[f"{how} chdb"]
@@ -86,7 +92,8 @@ _CH_RUNS = """
 INSERT INTO otel_ch_run_facts (run_id, source, fact_id, trace_id, root_run_id, link_rank, name, operation,
     status, workspace, project, stage, agent_role, user_id, started_at, ended_at, duration_ms, tags)
 SELECT leftPad(lower(hex(g)), 16, '0') AS id, 'span', '', leftPad(lower(hex(g)), 32, '0'), id, 1000000,
-    'invoke_workflow book', 'invoke_workflow', if(g % 20 = 0, 'failed', 'succeeded'), concat('ws', toString(g % 5)),
+    'invoke_workflow book', 'invoke_workflow', if(g % 20 = 0, 'failed', 'succeeded'),
+        concat('ws', toString(g % 5)),
     ['books', 'news', 'cards'][1 + g % 3], ['outline', 'draft', 'edit', 'review'][1 + g % 4], 'writer',
     concat('u', toString(g % 200)), {now} - toIntervalMicrosecond(g * {step_us}) AS started,
     started + toIntervalSecond(30), 30000, '{{"style":"noir"}}'
@@ -96,10 +103,13 @@ _CH_STEPS = """
 INSERT INTO otel_ch_steps (span_id, trace_id, parent_span_id, run_id, name, kind, operation, status, project,
     stage, agent_role, user_id, provider, request_model, response_model, started_at, ended_at, duration_ms,
     input_tokens, output_tokens, cost_usd, price_source, link_rank)
-SELECT leftPad(lower(hex(s + 4294967296)), 16, '0'), leftPad(lower(hex(r)), 32, '0'), leftPad(lower(hex(r)), 16, '0'),
-    leftPad(lower(hex(r)), 16, '0'), 'chat gpt-4o', 'llm', 'chat', 'ok', ['books', 'news', 'cards'][1 + r % 3],
+SELECT leftPad(lower(hex(s + 4294967296)), 16, '0'), leftPad(lower(hex(r)), 32, '0'),
+    leftPad(lower(hex(r)), 16, '0'),
+    leftPad(lower(hex(r)), 16, '0'), 'chat gpt-4o', 'llm', 'chat', 'ok', ['books', 'news',
+        'cards'][1 + r % 3],
     ['outline', 'draft', 'edit', 'review'][1 + r % 4], 'writer', concat('u', toString(r % 200)), 'openai',
-    {models}[1 + s % 3] AS m, m, {now} - toIntervalMicrosecond(r * {step_us}) + toIntervalSecond(s % {per}) AS st,
+    {models}[1 + s % 3] AS m, m,
+        {now} - toIntervalMicrosecond(r * {step_us}) + toIntervalSecond(s % {per}) AS st,
     st + toIntervalSecond(1), 200 + (s * 7919) % 9800 + (s % 997) / 1000.0, 1000, 200, 0.01, 'genai-prices', 1
 FROM (SELECT number + 1 AS s, intDiv(number, {per}) + 1 AS r FROM numbers({offset}, {count}))
 """
@@ -115,9 +125,13 @@ def generate_clickhouse(store: ClickHouseStore, calls: int, now: datetime) -> fl
     store.client.command(_CH_RUNS.format(now=at, step_us=step_us, runs=runs))
     for offset in range(0, calls, CHUNK):
         count = min(CHUNK, calls - offset)
-        store.client.command(_CH_STEPS.format(now=at, step_us=step_us, per=PER_RUN, models=MODELS,
-                                              offset=offset, count=count))  # fmt: skip
-        print(f"    {offset + count:,} calls generated ({time.perf_counter() - started:.0f} s, {load()})", flush=True)
+        store.client.command(
+            _CH_STEPS.format(now=at, step_us=step_us, per=PER_RUN, models=MODELS, offset=offset, count=count)
+        )
+        print(
+            f"    {offset + count:,} calls generated ({time.perf_counter() - started:.0f} s, {load()})",
+            flush=True,
+        )
     return time.perf_counter() - started
 
 
@@ -134,7 +148,9 @@ def timed(call: Callable[[], object], times: int = REPORTS) -> list[float]:
 
 def show(name: str, samples: list[float], goal_s: float | None = None) -> None:
     p50, p95 = statistics.median(samples), sorted(samples)[max(0, int(len(samples) * 0.95 + 0.5) - 1)]
-    verdict = "" if goal_s is None else ("  (goal <= 1 s: met)" if p95 <= goal_s else "  (goal <= 1 s: MISSED)")
+    verdict = (
+        "" if goal_s is None else ("  (goal <= 1 s: met)" if p95 <= goal_s else "  (goal <= 1 s: MISSED)")
+    )
     print(f"  {name:58} p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  ({load()}){verdict}", flush=True)
 
 
@@ -142,9 +158,14 @@ def clickhouse_report(base: Path, calls: int, goal: bool) -> list[float]:
     store = ClickHouseStore(f"chdb://{base}/report?database=calls_{calls}")
     now = datetime.now(timezone.utc).replace(microsecond=0)
     took = generate_clickhouse(store, calls, now)
-    rows = store.client.rows("SELECT count() AS n, sum(bytes_on_disk) AS bytes FROM system.parts "
-                             "WHERE active AND database = currentDatabase() AND table = 'otel_ch_steps'")[0]  # fmt: skip
-    print(f"  chDB: {calls:,} calls in {took:.0f} s, steps {rows['bytes'] / 2**30:.2f} GiB on disk in {rows['n']} parts")
+    rows = store.client.rows(
+        "SELECT count() AS n, sum(bytes_on_disk) AS bytes FROM system.parts "
+        "WHERE active AND database = currentDatabase() AND table = 'otel_ch_steps'"
+    )[0]
+    print(
+        f"  chDB: {calls:,} calls in {took:.0f} s, "
+        f"steps {rows['bytes'] / 2**30:.2f} GiB on disk in {rows['n']} parts"
+    )
     where = RunFilter(since=now - timedelta(days=30))
     report = store.usage_report(where, "model")
     print(f"    -> {[(g['group'], g['calls'], g['p95_s']) for g in report]}")
@@ -165,14 +186,20 @@ def postgres_report(server: str) -> None:
     where = RunFilter(since=datetime.now(timezone.utc) - timedelta(days=30))
     show("PostgreSQL 1M calls: report by model (roll-up)", timed(lambda: store.usage_report(where, "model")))
     narrower = RunFilter(since=where.since, stage="draft")  # not in the roll-up's key: every call is read
-    show("PostgreSQL 1M calls: by model, stage=draft (every call)", timed(lambda: store.usage_report(narrower, "model")))
+    show(
+        "PostgreSQL 1M calls: by model, stage=draft (every call)",
+        timed(lambda: store.usage_report(narrower, "model")),
+    )
     store.close()
     writer.dispose()
 
 
 def main() -> None:
     calls = int(os.environ.get("OTEL_AGENT_BENCH_CH_CALLS", "100000000"))
-    with postgres_server() as server, tempfile.TemporaryDirectory(prefix="otel-agent-ch-", dir="/work") as tmp:
+    with (
+        postgres_server() as server,
+        tempfile.TemporaryDirectory(prefix="otel-agent-ch-", dir="/work") as tmp,
+    ):
         base = Path(tmp)
         print(f"ingest ({load()}; the machine is shared: compare the interleaved ratio, not the absolutes)")
         ingest(server, base)

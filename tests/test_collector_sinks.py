@@ -29,16 +29,28 @@ def test_each_trace_lands_whole_on_one_of_several_sinks(tmp_path: Path) -> None:
     for backend in (tempo, *sinks):
         backend.start()
     hostnames = "[" + ", ".join(s.endpoint for s in sinks) + "]"
-    gateway = GatewayCollector(tempo.endpoint, "unused:4317", http.url, f"{http.url}/api/v1/write", tmp_path,
-                               extra_env={"OTEL_AGENT_SINKS": hostnames})  # fmt: skip
+    gateway = GatewayCollector(
+        tempo.endpoint,
+        "unused:4317",
+        http.url,
+        f"{http.url}/api/v1/write",
+        tmp_path,
+        extra_env={"OTEL_AGENT_SINKS": hostnames},
+    )
     process = gateway.process
-    gateway.process = ServiceProcess([collector_binary(), f"--config={GATEWAY_CONFIG}", f"--config={OVERLAY}"],
-                                     process.env, process.log_path, process.ready_url)  # fmt: skip
+    gateway.process = ServiceProcess(
+        [collector_binary(), f"--config={GATEWAY_CONFIG}", f"--config={OVERLAY}"],
+        process.env,
+        process.log_path,
+        process.ready_url,
+    )
     try:
         gateway.process.start()
         sent = send_traces(f"127.0.0.1:{gateway.ports['grpc']}")
         total = TRACES * SPANS_PER_TRACE
-        assert wait_until(lambda: sum(len(s.snapshot()) for s in sinks) >= total, 30), gateway.process.log_tail()
+        assert wait_until(lambda: sum(len(s.snapshot()) for s in sinks) >= total, 30), (
+            gateway.process.log_tail()
+        )
     finally:
         gateway.process.stop()
         for backend in (tempo, *sinks):

@@ -117,7 +117,9 @@ def test_env_references_resolve_to_compose_services() -> None:
     env = found["collector"]["environment"]
     for variable in ("OTEL_AGENT_TEMPO_ENDPOINT", "OTEL_AGENT_SINK_ENDPOINT"):
         assert _default(env[variable]).split(":")[0] in found, variable
-    assert env["OTEL_AGENT_SINK_ENDPOINT"].replace("${OTEL_AGENT_COMPOSE_SINK:-sink}", "sink-clickhouse").split(":")[0] in found
+    endpoint = env["OTEL_AGENT_SINK_ENDPOINT"]
+    clickhouse_sink = endpoint.replace("${OTEL_AGENT_COMPOSE_SINK:-sink}", "sink-clickhouse")
+    assert clickhouse_sink.split(":")[0] in found
     for variable in ("OTEL_AGENT_LOKI_ENDPOINT", "OTEL_AGENT_PROMETHEUS_REMOTE_WRITE"):
         assert re.match(r"http://([\w-]+):", env[variable]).group(1) in found, variable  # type: ignore[union-attr]
     assert found["example"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4317"

@@ -78,7 +78,12 @@ def test_a_run_with_its_steps(store: Store) -> None:
     assert store.write(trace).written == len(trace)
     run = run_of(store, run_id_of(trace))
     assert run["status"] == "succeeded" and run["span_seen"] is True
-    assert (run["project"], run["stage"], run["agent_role"], run["workspace"]) == ("books", "draft", "writer", "acme")
+    assert (run["project"], run["stage"], run["agent_role"], run["workspace"]) == (
+        "books",
+        "draft",
+        "writer",
+        "acme",
+    )
     assert (run["trigger_type"], run["trigger_id"], run["user_id"]) == ("user", "user-42", "user-42")
     assert run["tags"] == {"style": "noir"}
     assert run["models"] == ["gpt-4o"] and run["providers"] == ["openai"]
@@ -152,8 +157,10 @@ def test_a_three_level_chain_arriving_bottom_up_finds_its_top(store: Store) -> N
     trace_id = "ab" * 16
     ids = ["00000000000000a1", "00000000000000a2", "00000000000000a3"]
     op = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT}
-    runs = [span(trace_id, ids[i], ids[i - 1] if i else None, f"invoke_agent r{i}", op, T0 + i, T0 + 9 - i)
-            for i in range(3)]  # fmt: skip
+    runs = [
+        span(trace_id, ids[i], ids[i - 1] if i else None, f"invoke_agent r{i}", op, T0 + i, T0 + 9 - i)
+        for i in range(3)
+    ]
     for run in (runs[2], runs[0], runs[1]):  # the middle one last
         store.write([run])
     assert [run_of(store, i)["root_run_id"] for i in ids] == [ids[0]] * 3
@@ -168,7 +175,9 @@ def test_markers_show_a_run_in_flight_and_never_reopen_it(store: Store) -> None:
     assert row["status"] == "running" and row["name"] == run.name and row["project"] == "books"
     heartbeat = run.start_time_unix_nano + 5_000_000
     store.write([marker(run, A.MARKER_RUN_HEARTBEAT, heartbeat)])
-    assert run_of(store, run.span_id)["last_heartbeat_at"] == datetime.fromtimestamp(heartbeat / 1e9, timezone.utc)
+    assert run_of(store, run.span_id)["last_heartbeat_at"] == datetime.fromtimestamp(
+        heartbeat / 1e9, timezone.utc
+    )
     store.write(trace)
     store.write([marker(run, A.MARKER_RUN_HEARTBEAT, heartbeat - 1000)])  # a late, older heartbeat
     row = run_of(store, run.span_id)
@@ -202,28 +211,54 @@ def test_a_silent_run_stalls_and_a_late_end_still_closes_it(store: Store) -> Non
 def test_a_failed_run_keeps_its_failures_open(store: Store) -> None:
     trace = agent_trace(5, fail_step=2)
     run = trace[-1]
-    failed = span(run.trace_id, run.span_id, None, run.name, {**run.attributes, A.ERROR_CATEGORY: "timeout"},
-                  run.start_time_unix_nano, run.end_time_unix_nano, "ERROR", status_message="gave up")  # fmt: skip
+    failed = span(
+        run.trace_id,
+        run.span_id,
+        None,
+        run.name,
+        {**run.attributes, A.ERROR_CATEGORY: "timeout"},
+        run.start_time_unix_nano,
+        run.end_time_unix_nano,
+        "ERROR",
+        status_message="gave up",
+    )
     store.write([*trace[:-1], failed])
     row = run_of(store, run.span_id)
     assert (row["status"], row["error_category"], row["error_message"]) == ("failed", "timeout", "gave up")
-    assert sorted((f["source"], f["resolved"]) for f in store.list_failures()) == [("run", False), ("step", False)]
+    assert sorted((f["source"], f["resolved"]) for f in store.list_failures()) == [
+        ("run", False),
+        ("step", False),
+    ]
 
 
 def _report_load() -> list[SpanRecord]:
     """Runs over two projects and stages, with calls of two models whose durations vary."""
     records: list[SpanRecord] = []
     for seed in range(12):
-        trace = agent_trace(seed, steps=9, project=("books", "cards")[seed % 2], stage=("draft", "edit")[seed % 3 % 2],
-                            fail_step=4 if seed % 5 == 0 else None)  # fmt: skip
+        trace = agent_trace(
+            seed,
+            steps=9,
+            project=("books", "cards")[seed % 2],
+            stage=("draft", "edit")[seed % 3 % 2],
+            fail_step=4 if seed % 5 == 0 else None,
+        )
         rng = random.Random(seed)
         for i, r in enumerate(trace):
             if r.attributes.get(A.GEN_AI_OPERATION_NAME) == A.OP_CHAT:
                 model = ("gpt-4o", "claude-sonnet-4")[i % 2]
                 end = r.start_time_unix_nano + rng.randrange(1, 5_000) * 1_000_000
                 attrs = {**r.attributes, **llm_attrs(model, 100 + i, 10 + i, 0.01)}
-                trace[i] = span(r.trace_id, r.span_id, r.parent_span_id, r.name, attrs, r.start_time_unix_nano,
-                                end, r.status_code, events=r.events)  # fmt: skip
+                trace[i] = span(
+                    r.trace_id,
+                    r.span_id,
+                    r.parent_span_id,
+                    r.name,
+                    attrs,
+                    r.start_time_unix_nano,
+                    end,
+                    r.status_code,
+                    events=r.events,
+                )
         if seed == 7:  # still running: no run span
             trace = trace[:-1]
         records += trace

@@ -22,7 +22,10 @@ def test_migrations_apply_once_and_record_their_version(fresh_chdb_url: str) -> 
         assert migrate.upgrade(store.client) == [1]
         assert migrate.upgrade(store.client) == []  # already there: nothing applied, nothing broken
         assert store.is_current() and migrate.applied_versions(store.client) == {1}
-        tables = {r["name"] for r in store.client.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
+        tables = {
+            r["name"]
+            for r in store.client.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")
+        }
         assert tables == {*schema.TABLES, schema.VERSION_TABLE}
     finally:
         store.close()
@@ -32,10 +35,16 @@ def test_cluster_ddl_is_replicated_and_distributed_by_trace() -> None:
     [local_steps] = [s for s in schema.MIGRATIONS[0].statements if "otel_ch_steps (" in s]
     rendered = schema.render(local_steps, "prod")
     assert "CREATE TABLE IF NOT EXISTS otel_ch_steps_local ON CLUSTER prod" in rendered
-    assert "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/otel_ch_steps', '{replica}', link_rank)" in rendered
+    assert (
+        "ReplicatedReplacingMergeTree("
+        "'/clickhouse/tables/{shard}/{database}/otel_ch_steps', '{replica}', link_rank)"
+        in rendered
+    )
     assert "ReplacingMergeTree(link_rank)" in schema.render(local_steps)  # one server: plain, no cluster
     distributed = schema.distributed_ddl("prod")
-    assert len(distributed) == 3 and all("cityHash64(trace_id)" in d and "ON CLUSTER prod" in d for d in distributed)
+    assert len(distributed) == 3 and all(
+        "cityHash64(trace_id)" in d and "ON CLUSTER prod" in d for d in distributed
+    )
     assert "Distributed(prod, currentDatabase(), otel_ch_steps_local" in distributed[1]
 
 
@@ -65,6 +74,8 @@ def test_odd_input_costs_only_itself(fresh_chdb_url: str) -> None:
         result = store.write([*trace[:-1], dataclasses.replace(run, attributes=odd), bad_id])
         assert (result.written, result.rejected) == (len(trace), 1)
         [row] = store.list_runs(RunFilter())
-        assert row["run_id"] == run_id_of(trace) and row["tags"]["note"].startswith("quote ' back \\ nul \ufffd é")
+        assert row["run_id"] == run_id_of(trace) and row["tags"]["note"].startswith(
+            "quote ' back \\ nul \ufffd é"
+        )
     finally:
         store.close()

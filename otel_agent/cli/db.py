@@ -55,7 +55,8 @@ def _upgrade_clickhouse(args: argparse.Namespace) -> int:
     store = ClickHouseStore(_url(args))
     try:
         applied = migrate_clickhouse.upgrade(store.client, args.cluster)
-        print(f"ClickHouse schema at version {migrate_clickhouse.head_version()} (applied now: {applied or 'none'})")
+        head = migrate_clickhouse.head_version()
+        print(f"ClickHouse schema at version {head} (applied now: {applied or 'none'})")
     finally:
         store.close()
     return 0
@@ -68,7 +69,8 @@ def _revisions(url: str) -> dict[str, Any]:
             applied = sorted(migrate_clickhouse.applied_versions(store.client))
         finally:
             store.close()
-        return {"database": url.split("@")[-1], "revision": applied[-1:], "head": [migrate_clickhouse.head_version()]}
+        head = [migrate_clickhouse.head_version()]
+        return {"database": url.split("@")[-1], "revision": applied[-1:], "head": head}
     engine = make_engine(url, for_writing=False)
     try:
         return {

@@ -50,7 +50,9 @@ class Store(Protocol):
 class SqlStore:
     """The SQL store (SQLite or PostgreSQL) behind the Store interface."""
 
-    def __init__(self, url: str | None = None, content: ContentPolicy | None = None, for_writing: bool = True):
+    def __init__(
+        self, url: str | None = None, content: ContentPolicy | None = None, for_writing: bool = True
+    ):
         self.url = database_url(url)
         self.engine = make_engine(self.url, for_writing=for_writing)
         self.materialiser = Materialiser(self.engine, content)
@@ -105,7 +107,9 @@ class SqlStore:
         self.engine.dispose()
 
 
-def open_store(url: str | None = None, content: ContentPolicy | None = None, for_writing: bool = True) -> Store:
+def open_store(
+    url: str | None = None, content: ContentPolicy | None = None, for_writing: bool = True
+) -> Store:
     """The store at ``url`` (default: OTEL_AGENT_DATABASE_URL, else the SQLite file)."""
     url = database_url(url)
     if is_clickhouse_url(url):

@@ -131,7 +131,9 @@ class HttpClient:
         try:
             import clickhouse_connect
         except ImportError as exc:  # an extra
-            raise ClickHouseUnavailable("pip install 'otel-agent[clickhouse]' for a ClickHouse server") from exc
+            raise ClickHouseUnavailable(
+                "pip install 'otel-agent[clickhouse]' for a ClickHouse server"
+            ) from exc
 
         parts = urlsplit(url)
         try:

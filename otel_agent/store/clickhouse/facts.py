@@ -26,10 +26,15 @@ def run_facts(plan: BatchPlan) -> list[dict[str, Any]]:
         facts.append({**row, "source": "span", "fact_id": "", "link_rank": _rank(row, plan.settled_roots)})
     for row in plan.markers:
         beat = row["last_heartbeat_at"]
-        facts.append({
-            **row, "source": "marker", "fact_id": beat.isoformat() if beat else "",
-            "heartbeat_at": beat, "link_rank": _rank(row, plan.settled_roots),
-        })  # fmt: skip
+        facts.append(
+            {
+                **row,
+                "source": "marker",
+                "fact_id": beat.isoformat() if beat else "",
+                "heartbeat_at": beat,
+                "link_rank": _rank(row, plan.settled_roots),
+            }
+        )
     for row in plan.placeholders:
         facts.append({**row, "source": "placeholder", "fact_id": "", "link_rank": 0})
     return facts
@@ -47,10 +52,22 @@ def failures(plan: BatchPlan) -> list[dict[str, Any]]:
 
 
 def parent_link(run_id: str, trace_id: str, parent_run_id: str) -> dict[str, Any]:
-    return {"run_id": run_id, "trace_id": trace_id, "source": "link", "fact_id": "parent",
-            "parent_run_id": parent_run_id, "link_rank": 0}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "trace_id": trace_id,
+        "source": "link",
+        "fact_id": "parent",
+        "parent_run_id": parent_run_id,
+        "link_rank": 0,
+    }
 
 
 def root_link(run_id: str, trace_id: str, root_run_id: str, rank: int) -> dict[str, Any]:
-    return {"run_id": run_id, "trace_id": trace_id, "source": "link", "fact_id": f"root:{rank}",
-            "root_run_id": root_run_id, "link_rank": rank}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "trace_id": trace_id,
+        "source": "link",
+        "fact_id": f"root:{rank}",
+        "root_run_id": root_run_id,
+        "link_rank": rank,
+    }

@@ -55,7 +55,8 @@ def orphan_parents(client: Client, limit: int = 10_000) -> set[str]:
     """Parents of steps still without a run (for the sweep)."""
     rows = client.rows(f"""
 SELECT DISTINCT parent FROM (
-    SELECT any(parent_span_id) AS parent FROM otel_ch_steps WHERE run_id IS NULL AND parent_span_id IS NOT NULL
+    SELECT any(parent_span_id) AS parent FROM otel_ch_steps
+        WHERE run_id IS NULL AND parent_span_id IS NOT NULL
     GROUP BY span_id HAVING max(link_rank) = 0
 ) LIMIT {int(limit)}""")
     return {row["parent"] for row in rows}
@@ -70,7 +71,8 @@ def _link_round(client: Client, frontier: set[str]) -> tuple[dict[str, str], dic
 SELECT 'step' AS kind, span_id AS id, '' AS trace_id, any(parent_span_id) AS parent FROM otel_ch_steps
 WHERE parent_span_id IN {parents} GROUP BY span_id HAVING max(link_rank) = 0
 UNION ALL
-SELECT 'run' AS kind, run_id AS id, any(trace_id) AS trace_id, anyIf(parent_span_id, source = 'span') AS parent
+SELECT 'run' AS kind, run_id AS id, any(trace_id) AS trace_id,
+    anyIf(parent_span_id, source = 'span') AS parent
 FROM otel_ch_run_facts
 WHERE run_id IN (SELECT run_id FROM otel_ch_run_facts WHERE source = 'span' AND parent_span_id IN {parents})
 GROUP BY run_id HAVING countIf(parent_run_id IS NOT NULL) = 0 AND parent != run_id""")
@@ -81,11 +83,14 @@ GROUP BY run_id HAVING countIf(parent_run_id IS NOT NULL) = 0 AND parent != run_
         owners = lookup_runs(client, {row["parent"] for row in steps + runs})
         linked_steps.update({r["span_id"]: owners[r["parent"]] for r in steps if owners.get(r["parent"])})
         linked_runs.update(
-            {r["run_id"]: (r["trace_id"], owners[r["parent"]]) for r in runs if owners.get(r["parent"])}  # type: ignore[misc]
+            {r["run_id"]: (r["trace_id"], owners[r["parent"]]) for r in runs if owners.get(r["parent"])}
         )
     _append_step_runs(client, linked_steps)
-    client.insert("otel_ch_run_facts", ("run_id", "trace_id", "source", "fact_id", "parent_run_id", "link_rank"),
-                  [facts.parent_link(run, trace, parent) for run, (trace, parent) in linked_runs.items()])  # fmt: skip
+    client.insert(
+        "otel_ch_run_facts",
+        ("run_id", "trace_id", "source", "fact_id", "parent_run_id", "link_rank"),
+        [facts.parent_link(run, trace, parent) for run, (trace, parent) in linked_runs.items()],
+    )
     return linked_steps, {run: parent for run, (_, parent) in linked_runs.items()}
 
 
@@ -125,7 +130,8 @@ def follow_roots(client: Client, start: set[str]) -> set[str]:
         appended = []
         for chunk in _chunks(frontier):
             ids = one_of(chunk)
-            below = f"run_id IN (SELECT run_id FROM otel_ch_run_facts WHERE run_id IN {ids} OR parent_run_id IN {ids})"
+            related = f"SELECT run_id FROM otel_ch_run_facts WHERE run_id IN {ids} OR parent_run_id IN {ids}"
+            below = f"run_id IN ({related})"
             children = _links(client, below)
             wanted = {str(c["parent"]) for c in children.values() if c["parent"]}
             parents = _links(client, f"run_id IN {one_of(wanted)}") if wanted else {}
@@ -133,9 +139,14 @@ def follow_roots(client: Client, start: set[str]) -> set[str]:
                 parent = parents.get(str(child["parent"]))
                 if parent and parent["root"] and child["root"] != parent["root"]:
                     rank = max(int(parent["rank"]) + 1, int(child["rank"]) + 1)  # type: ignore[call-overload]
-                    appended.append(facts.root_link(run_id, str(child["trace_id"]), str(parent["root"]), rank))
-        client.insert("otel_ch_run_facts", ("run_id", "trace_id", "source", "fact_id", "root_run_id", "link_rank"),
-                      appended)  # fmt: skip
+                    appended.append(
+                        facts.root_link(run_id, str(child["trace_id"]), str(parent["root"]), rank)
+                    )
+        client.insert(
+            "otel_ch_run_facts",
+            ("run_id", "trace_id", "source", "fact_id", "root_run_id", "link_rank"),
+            appended,
+        )
         frontier = {row["run_id"] for row in appended}
         changed |= frontier
     return changed

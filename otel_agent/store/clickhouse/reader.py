@@ -50,8 +50,13 @@ def conditions(where: queries.RunFilter) -> str:
     """A RunFilter as a WHERE clause over runs (views.runs)."""
     found = [
         f"{column} = {literal(value)}"
-        for column, value in (("project", where.project), ("stage", where.stage), ("agent_role", where.agent_role),
-                              ("status", where.status), ("user_id", where.user_id))  # fmt: skip
+        for column, value in (
+            ("project", where.project),
+            ("stage", where.stage),
+            ("agent_role", where.agent_role),
+            ("status", where.status),
+            ("user_id", where.user_id),
+        )
         if value is not None
     ]
     if (workspace := _workspace(where)) is not None:
@@ -81,16 +86,23 @@ ORDER BY started_at DESC NULLS LAST, run_id LIMIT {int(where.limit)}""")
         if not root_ids:
             return {}
         ids = one_of(root_ids)
-        below = f"run_id IN (SELECT run_id FROM otel_ch_run_facts WHERE run_id IN {ids} OR root_run_id IN {ids})"
+        below = (
+            f"run_id IN (SELECT run_id FROM otel_ch_run_facts WHERE run_id IN {ids} OR root_run_id IN {ids})"
+        )
         sums = ", ".join(f"sum({n}) AS tree_{n}" for n in _TREE)
         rows = self.client.rows(f"""
-SELECT root_run_id, {sums} FROM ({views.runs(below, below)}) WHERE root_run_id IN {ids} GROUP BY root_run_id""")
+SELECT root_run_id,
+    {sums} FROM ({views.runs(below, below)}) WHERE root_run_id IN {ids} GROUP BY root_run_id""")
         return {row.pop("root_run_id"): row for row in rows}
 
     def list_failures(
-        self, run_id: str | None = None, category: str | None = None, open_only: bool = False,
-        since: datetime | None = None, limit: int = 50,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self,
+        run_id: str | None = None,
+        category: str | None = None,
+        open_only: bool = False,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
         found = ["1"]
         if run_id:
             found.append(f"run_id = {literal(run_id)}")
@@ -127,7 +139,9 @@ _SUMS = "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
 
 
 def _by_run(where: queries.RunFilter, grouping: queries.ReportGrouping) -> str:
-    group = grouping.column or f"JSONExtract(coalesce(tags, '{{}}'), {literal(grouping.tag)}, 'Nullable(String)')"
+    group = (
+        grouping.column or f"JSONExtract(coalesce(tags, '{{}}'), {literal(grouping.tag)}, 'Nullable(String)')"
+    )
     return f"""
 SELECT {group} AS group, count() AS runs, countIf(status != 'running') AS ended,
     countIf(status = 'succeeded') AS succeeded, count() AS calls, {_LEVELS}(duration_ms / 1000) AS p,
@@ -149,10 +163,12 @@ SELECT c.group AS group, count() AS runs, countIf(r.status != 'running') AS ende
     {_LEVELS.replace("quantilesExact", "quantilesExactMerge")}(c.q) AS p, sum(c.timed) AS timed,
     {", ".join(f"sum(c.{n}) AS {n}" for n in sums)}
 FROM (
-    SELECT {group} AS group, run_id, count() AS calls, {_LEVELS.replace("quantilesExact", "quantilesExactState")}(
+    SELECT {group} AS group, run_id, count() AS calls,
+        {_LEVELS.replace("quantilesExact", "quantilesExactState")}(
         duration_ms / 1000) AS q, count(duration_ms) AS timed, {", ".join(f"sum({n}) AS {n}" for n in sums)}
     FROM otel_ch_steps FINAL WHERE kind = 'llm' AND run_id IS NOT NULL {window}
     GROUP BY group, run_id
 ) AS c
-INNER JOIN (SELECT run_id, status FROM ({views.run_status()}) WHERE {conditions(where)}) AS r ON r.run_id = c.run_id
+INNER JOIN (SELECT run_id, status FROM ({views.run_status()}) WHERE {conditions(where)}) AS r
+    ON r.run_id = c.run_id
 GROUP BY c.group"""

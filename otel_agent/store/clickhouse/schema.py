@@ -144,9 +144,7 @@ class Migration:
         return tuple(_table_of(s) for s in self.statements if s.lstrip().startswith("CREATE TABLE"))
 
 
-MIGRATIONS = (
-    Migration(1, "run facts, steps and failures", (_RUN_FACTS, _STEPS, _FAILURES)),
-)
+MIGRATIONS = (Migration(1, "run facts, steps and failures", (_RUN_FACTS, _STEPS, _FAILURES)),)
 TABLES = ("otel_ch_run_facts", "otel_ch_steps", "otel_ch_failures")
 # The column ReplacingMergeTree keeps the highest of (none: the last inserted copy, all copies equal).
 _VERSION_COLUMNS = {"otel_ch_steps": "link_rank", "otel_ch_failures": "link_rank"}

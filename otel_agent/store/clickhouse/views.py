@@ -114,16 +114,23 @@ def run_status() -> str:
     """Runs reduced to what a report filters and counts on: status, attribution, start (a run known
     only from its steps starts at its first step, as in ``runs``)."""
     facts = ", ".join(_fact(c) for c in (*_FILTERED, "started_at"))
-    undated = "SELECT run_id FROM otel_ch_run_facts GROUP BY run_id HAVING countIf(started_at IS NOT NULL) = 0"
+    undated = (
+        "SELECT run_id FROM otel_ch_run_facts GROUP BY run_id HAVING countIf(started_at IS NOT NULL) = 0"
+    )
     return f"""
-SELECT f.run_id AS run_id, multiIf(f.span_seen, f.span_status, st.run_id IS NOT NULL, 'stalled', 'running') AS status,
+SELECT f.run_id AS run_id,
+    multiIf(f.span_seen, f.span_status, st.run_id IS NOT NULL, 'stalled', 'running') AS status,
     {", ".join(f"f.{c} AS {c}" for c in _FILTERED)}, coalesce(f.started_at, first.started_at) AS started_at
 FROM (
-    SELECT run_id, {facts}, countIf(source = 'span') > 0 AS span_seen, anyIf(status, source = 'span') AS span_status
-    FROM (SELECT *, tuple(source = 'span', coalesce(heartbeat_at, {_ZERO_TIME})) AS prio FROM otel_ch_run_facts)
+    SELECT run_id, {facts}, countIf(source = 'span') > 0 AS span_seen,
+        anyIf(status, source = 'span') AS span_status
+    FROM (
+        SELECT *, tuple(source = 'span', coalesce(heartbeat_at, {_ZERO_TIME})) AS prio FROM otel_ch_run_facts
+    )
     GROUP BY run_id
 ) AS f
 LEFT JOIN ({STALLS}) AS st ON st.run_id = f.run_id
 LEFT JOIN (
-    SELECT run_id, min(started_at) AS started_at FROM otel_ch_steps WHERE run_id IN ({undated}) GROUP BY run_id
+    SELECT run_id,
+        min(started_at) AS started_at FROM otel_ch_steps WHERE run_id IN ({undated}) GROUP BY run_id
 ) AS first ON first.run_id = f.run_id"""

@@ -17,7 +17,7 @@ from otel_agent.guard import guard, record_failure
 from otel_agent.record import SpanRecord
 from otel_agent.store.clean import span_id
 from otel_agent.store.clickhouse import facts, links, migrate, views
-from otel_agent.store.clickhouse.client import Client, ClickHouseUnavailable, connect, literal
+from otel_agent.store.clickhouse.client import ClickHouseUnavailable, Client, connect, literal
 from otel_agent.store.clickhouse.schema import FAILURE_COLUMNS, RUN_FACT_COLUMNS, STEP_COLUMNS
 from otel_agent.store.content import ContentPolicy
 from otel_agent.store.materialiser import DEFAULT_STALL_AFTER_S, StoreUnavailable, WriteResult, _log_stall
@@ -127,7 +127,7 @@ WHERE status = 'running' AND coalesce(last_heartbeat_at, started_at) < {literal(
 def _awaited(plan: BatchPlan) -> set[str]:
     parents = {row["parent_span_id"] for row in plan.steps if row["run_id"] is None}
     parents.discard(None)
-    return parents  # type: ignore[return-value]
+    return parents
 
 
 def _append(client: Client, plan: BatchPlan) -> None:
