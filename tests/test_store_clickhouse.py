@@ -79,3 +79,23 @@ def test_odd_input_costs_only_itself(fresh_chdb_url: str) -> None:
         )
     finally:
         store.close()
+
+
+def test_the_sink_writes_to_clickhouse_by_its_url(fresh_chdb_url: str) -> None:
+    """`otel-agent sink --database-url chdb://...` (or clickhouse://): the sink's writer picks the store."""
+    from otel_agent.settings import Settings
+    from otel_agent.sink.store_writer import MaterialiserWriter
+
+    writer = MaterialiserWriter(Settings(sink_database_url=fresh_chdb_url))
+    writer.prepare()
+    trace = agent_trace(3, fail_step=2)
+    assert writer(trace).written == len(trace)
+    writer.materialiser.sweep(600)
+    writer.stop()
+    store = open_store(fresh_chdb_url)
+    try:
+        [run] = store.list_runs(RunFilter())
+        assert (run["run_id"], run["status"], run["llm_calls"]) == (run_id_of(trace), "succeeded", 13)
+        assert [f["resolved"] for f in store.list_failures()] == [True]
+    finally:
+        store.close()
