@@ -31,9 +31,13 @@ from otel_agent.record_sdk import record_from_span
 from otel_agent.settings import Settings
 from otel_agent.store import call_rollup
 from otel_agent.store.backend import SqlStore, open_store
-from otel_agent.store.clickhouse import ClickHouseStore
+from otel_agent.store.clickhouse import ClickHouseStore, facts
+from otel_agent.store.clickhouse.client import json_each_row
+from otel_agent.store.clickhouse.schema import STEP_COLUMNS
+from otel_agent.store.content import ContentPolicy
 from otel_agent.store.engine import make_engine
 from otel_agent.store.migrate import upgrade
+from otel_agent.store.plan import plan_batch
 from otel_agent.store.queries import RunFilter
 from tests.services import postgres_server
 
@@ -86,6 +90,25 @@ def ingest(server: str, base: Path) -> None:
         pg, ch = best[f"{how} postgres"], best[f"{how} chdb"]
         label = "sink (1 writer)" if how == "sink" else f"store.write, {batch} spans a call"
         print(f"  {label:32} PostgreSQL {pg:8,.0f}  chDB {ch:8,.0f} spans/s  chDB/PostgreSQL {ch / pg:.2f}x")
+
+
+def engine_insert_rate(base: Path) -> None:
+    """What the ClickHouse engine alone takes in: the steps of the ingest load, serialised once, inserted
+    as the writer inserts them (JSONCompactEachRow from a file); the Python side is not timed."""
+    records = [record_from_span(s) for s in make_spans(INGEST_RUNS)]
+    store = ClickHouseStore(f"chdb://{base}/engine?database=insert")
+    store.upgrade()
+    plan = plan_batch(records, lambda ids: {}, ContentPolicy(), datetime.now(timezone.utc))
+    rows = facts.steps(plan)
+    body = json_each_row(STEP_COLUMNS, rows)
+    path = base / "steps.jsonl"
+    path.write_bytes(body)
+    columns = ", ".join(STEP_COLUMNS)
+    statement = f"INSERT INTO otel_ch_steps ({columns}) FROM INFILE '{path}' FORMAT JSONCompactEachRow"
+    samples = timed(lambda: store.client.command(statement), 10)
+    best = len(rows) / min(samples)
+    print(f"  ClickHouse engine alone: {len(rows):,} step rows an INSERT, best {best:10,.0f} rows/s", load())
+    store.close()
 
 
 _CH_RUNS = """
@@ -203,6 +226,7 @@ def main() -> None:
         base = Path(tmp)
         print(f"ingest ({load()}; the machine is shared: compare the interleaved ratio, not the absolutes)")
         ingest(server, base)
+        engine_insert_rate(base)
         print("30-day report by model")
         postgres_report(server)
         clickhouse_report(base, 1_000_000, goal=False)
