@@ -178,7 +178,7 @@ def test_the_collector_service_sets_only_variables_its_config_reads() -> None:
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() -> None:
     found = services()
-    one_shot = {"migrate", "migrate-clickhouse"}  # run to completion; others wait for service_completed_successfully
+    one_shot = {"migrate", "migrate-clickhouse"}  # run to completion; the others wait for them
     for name, service in found.items():
         if name not in one_shot | {"example"}:
             assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
