@@ -44,7 +44,8 @@ class ClickHouseStore(ClickHouseWriter):
         self._ensure_schema()
         found: set[str] = set()
         for chunk in _chunks(trace_ids):
-            rows = self.client.rows(f"SELECT DISTINCT trace_id FROM otel_ch_run_facts WHERE trace_id IN {one_of(chunk)}")
+            query = f"SELECT DISTINCT trace_id FROM otel_ch_run_facts WHERE trace_id IN {one_of(chunk)}"
+            rows = self.client.rows(query)
             found.update(row["trace_id"] for row in rows)
         return found
 
