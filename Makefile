@@ -7,9 +7,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # each worker starts its own PostgreSQL and picks free ports (tests/conftest.py, tests/services.py).
 TEST_WORKERS ?= 4
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv venv-clickhouse demo test lint bench clean
 
 venv: $(STAMP)
+
+# The ClickHouse store's extra (chDB is large): the tests that need it skip without it, fail under CI.
+venv-clickhouse: venv
+	$(PY) -m pip install -q -e ".[dev,postgres,clickhouse,chdb]"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
