@@ -55,7 +55,7 @@ def kubernetes_validate() -> Any:
     try:
         import kubernetes_validate as module
     except ImportError:
-        missing("kubernetes-validate not installed; pip install -e '.[k8s]'")
+        missing("kubernetes-validate not installed: make venv-k8s (.ci/run does)")
     return module
 
 
