@@ -131,9 +131,13 @@ NEXT_STEPS: list[tuple[str, str]] = [
     ("the runs, newest first", "{cli} runs"),
     ("tokens, cost and success by stage", "{cli} report --by stage"),
     ("what failed, and on which attempt", "{cli} failures"),
-    # WEB UI: the branch that adds the web page appends its line here, e.g.
-    # ("the same in a browser", "{cli} api  ->  open http://127.0.0.1:8000/ui/"),
 ]
+# The web page needs a server that keeps running, so it is shown apart from the commands above (which
+# tests/test_readme_walk.py runs as printed).
+WEB_UI = (
+    "In a browser: {cli} api token create --workspace default --role operator   # prints a token\n"
+    "              {cli} api   # then open http://127.0.0.1:8321/ and paste the token (docs/ui.md)"
+)
 
 
 def show_store() -> None:
@@ -146,7 +150,8 @@ def show_store() -> None:
 
 def next_steps(url: str) -> str:
     where = url if os.environ.get("OTEL_AGENT_DATABASE_URL") else url.removeprefix("sqlite:///")
-    lines = [f"\nStored in {where}. Try, from this directory:"]
+    lines = ["\n" + WEB_UI.format(cli=_otel_agent_command())]
+    lines.append(f"\nStored in {where}. Try, from this directory:")
     commands = [(what, c.format(cli=_otel_agent_command())) for what, c in NEXT_STEPS]
     width = max(len(c) for _, c in commands)
     lines += [f"  {c:<{width}}   # {what}" for what, c in commands]
