@@ -4,6 +4,7 @@ Public API (imported lazily, so ``import otel_agent.<submodule>`` stays cheap)::
 
     from otel_agent import agent_run, agent_step, tool, bind_context   # context API
     from otel_agent import configure, instrument, add_span_processor    # set-up for code that owns OTel
+    from otel_agent import BudgetExceeded                                # a budget refused an LLM call
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _EXPORTS = {
     "Settings": "otel_agent.settings",
     "PriceBook": "otel_agent.pricing",
     "classify_error": "otel_agent.errors",
+    "BudgetExceeded": "otel_agent.budget",
     "normalize_usage": "otel_agent.usage",
     "register_span_processor": "otel_agent.extensions",
     "register_instrument_hook": "otel_agent.extensions",

@@ -131,6 +131,7 @@ ERROR_CATEGORIES: Final = (
     "content_filter",
     "cancelled",
     "stalled",
+    "budget",  # refused by an otel-agent budget before it was sent (docs/budgets.md)
     "unknown",
 )
 RETRY_ATTEMPT: Final = "otel_agent.retry.attempt"  # 0 for the first try

@@ -38,6 +38,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_agent import __version__
 from otel_agent import attributes as A
+from otel_agent.budget import ledger as budgets
 from otel_agent.guard import guard
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,16 +125,25 @@ def _record_failure(span: Span, exc: BaseException) -> None:
 class _Scope:
     """One span + baggage scope; reusable as a decorator (each call opens a fresh scope)."""
 
-    def __init__(self, name: str, attributes: dict[str, Any], baggage_values: dict[str, str], is_run: bool):
+    def __init__(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        baggage_values: dict[str, str],
+        is_run: bool,
+        budget: tuple[float | None, str | None] = (None, None),
+    ):
         self._name = name
         self._attributes = attributes
         self._baggage = baggage_values
         self._is_run = is_run
+        self._budget = budget  # (budget_usd, mode) given to agent_run
         self._span: Span = trace.INVALID_SPAN
         self._token: object | None = None
+        self._budget_run: str | None = None  # the run id registered with the budget ledger
 
     def _fresh(self) -> _Scope:
-        return _Scope(self._name, self._attributes, self._baggage, self._is_run)
+        return _Scope(self._name, self._attributes, self._baggage, self._is_run, self._budget)
 
     def __enter__(self) -> Span:
         with guard("context.enter"):
@@ -145,9 +155,21 @@ class _Scope:
             values = dict(self._baggage)
             if self._is_run and span.get_span_context().is_valid:
                 values.update(_run_ids(span, parent))
-            self._token = otel_context.attach(_with_baggage(ctx, values))
+            ctx = _with_baggage(ctx, values)
+            if A.RUN_ID in values and budgets.wanted(parent, self._budget[0]):
+                ctx = self._enter_budget(ctx, parent, values)
+            self._token = otel_context.attach(ctx)
             self._span = span
         return self._span
+
+    def _enter_budget(
+        self, ctx: otel_context.Context, parent: otel_context.Context, values: dict[str, str]
+    ) -> otel_context.Context:
+        attribution = {**current_attribution(parent), **values}  # rules match inherited project too
+        run_id = values[A.RUN_ID]
+        ctx, registered = budgets.enter_run(ctx, run_id, self._budget[0], self._budget[1], attribution)
+        self._budget_run = run_id if registered else None
+        return ctx
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -158,6 +180,8 @@ class _Scope:
             if self._token is not None:
                 otel_context.detach(self._token)  # type: ignore[arg-type]
             self._span.end()
+            if self._budget_run is not None:
+                budgets.exit_run(self._budget_run)
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -200,8 +224,14 @@ def agent_run(
     workspace: str | None = None,
     tags: Mapping[str, Any] | None = None,
     attributes: Mapping[str, Any] | None = None,
+    budget_usd: float | None = None,
+    budget_mode: str | None = None,
 ) -> _Scope:
-    """A run of a workflow: span ``invoke_workflow {name}``. Nested inside another run it is a child run."""
+    """A run of a workflow: span ``invoke_workflow {name}``. Nested inside another run it is a child run.
+
+    ``budget_usd``: the most this run (nested runs included) may spend on LLM calls; the call that would
+    pass it is refused before it is sent with ``otel_agent.BudgetExceeded`` (``budget_mode="warn"``: logged
+    once and sent). See docs/budgets.md."""
     values = _attribution(
         project, stage, role, agent, name, user, session, conversation, trigger, trigger_id, workspace
     )
@@ -211,7 +241,8 @@ def agent_run(
         **(attributes or {}),
         A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW,
     }
-    return _Scope(f"{A.OP_INVOKE_WORKFLOW} {name}", attrs, values, is_run=True)
+    budget = budgets.checked_arguments(budget_usd, budget_mode)
+    return _Scope(f"{A.OP_INVOKE_WORKFLOW} {name}", attrs, values, is_run=True, budget=budget)
 
 
 def agent_step(

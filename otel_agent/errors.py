@@ -23,6 +23,7 @@ _BODY_CAP = 16_384  # provider error bodies are small; a huge one is read only t
 # (category, markers searched in the lowercased body + exception type + message)
 _TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cancelled", ("cancellederror", "cancelled by the client")),
+    ("budget", ("budgetexceeded",)),
     (
         "context_length",
         (

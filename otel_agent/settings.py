@@ -153,6 +153,9 @@ class Settings:
     genai_content_max_bytes: int = 8192
     genai_max_event_bytes: int = 1 << 20  # a larger single stream event is skipped (and noted)
     genai_enrich_foreign: bool = True  # enrich another instrumentation's GenAI span instead of adding ours
+    # Budgets (docs/budgets.md): "project:books=5,stage:draft=0.5,workflow:nightly=2" (USD per run).
+    budgets: str = ""
+    budget_mode: str = "stop"  # stop: refuse the call (BudgetExceeded); warn: log once and send it
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
     @classmethod
@@ -208,6 +211,8 @@ class Settings:
             genai_content_max_bytes=_int(env, "OTEL_AGENT_GENAI_CONTENT_MAX_BYTES", 8192),
             genai_max_event_bytes=_int(env, "OTEL_AGENT_GENAI_MAX_EVENT_BYTES", 1 << 20, 1024),
             genai_enrich_foreign=_bool(env, "OTEL_AGENT_GENAI_ENRICH_FOREIGN", True),
+            budgets=_str(env, "OTEL_AGENT_BUDGETS", "") or "",
+            budget_mode=_str(env, "OTEL_AGENT_BUDGET_MODE", "stop") or "stop",
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )
 

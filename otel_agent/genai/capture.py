@@ -13,6 +13,7 @@ from opentelemetry import trace
 
 from otel_agent import __version__
 from otel_agent import attributes as A
+from otel_agent.budget.check import before_call
 from otel_agent.genai import content
 from otel_agent.genai.call import Call, foreign_genai_span
 from otel_agent.genai.detect import route_by_body, shape_route
@@ -71,6 +72,8 @@ class Capture:
         asked = read_request(raw, parse_all=self.settings.capture_content)
         if target.route.detected and not (asked.model or target.route.path_model):
             return None  # a shaped path without a model in its body: a web app's own /api/chat, say
+        found = target.route  # a budget refuses the call here, before it is sent (raises BudgetExceeded)
+        before_call(self.tracer, raw, found.provider, found.operation, asked.model or found.path_model)
         stripping = False
         if asked.stream and (target.ask_usage or self.settings.stream_usage == "all"):
             request, stripping = self._maybe_ask_usage(request, raw, target.route)

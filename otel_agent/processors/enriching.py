@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from otel_agent import attributes as A
+from otel_agent.budget import ledger as budgets
 from otel_agent.guard import contain, guard, record_failure
 from otel_agent.pricing import PriceBook
 from otel_agent.processors.attribution import AttributionSpanProcessor, is_run, span_id_hex
@@ -122,6 +123,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self.settings = settings or Settings.from_env()
         self.prices = prices or PriceBook(self.settings.price_file)
         self._clean_rates = CleanRates(self.prices)
+        budgets.configure(self.settings, self.prices)
         self._clean_pairs = self._clean_rates.pairs  # the same dict, one attribute load less per span
         self._downstream: tuple[SpanProcessor, ...] = ()
         # The downstream processors whose on_start / _on_ending do something (see does_nothing).
@@ -224,8 +226,11 @@ class EnrichingSpanProcessor(SpanProcessor):
         if run_id is not None:
             if is_run(attrs) and run_id == span_id_hex(span_id):
                 added.update(self._run_end(span_id, attrs, added, span.status))
-            elif self._rollup is not None:
-                self._contribute(str(run_id), attrs, added, span)
+            else:
+                if budgets.RUNS:  # a budgeted run is open: count this step's cost against it
+                    budgets.spend(str(run_id), added.get(A.COST_USD, attrs.get(A.COST_USD)))
+                if self._rollup is not None:
+                    self._contribute(str(run_id), attrs, added, span)
         return with_attributes(span, added) if added else span
 
     def _contribute(
