@@ -33,8 +33,9 @@ from otel_agent.processors import EnrichingSpanProcessor
 from otel_agent.settings import Settings
 
 URL = "https://api.openai.com/v1/chat/completions"
+# In the openai SDK's key order (the messages first, the cap after them): the cap is found from the end.
 BODY = json.dumps(
-    {"model": "gpt-4o", "max_tokens": 512, "messages": [{"role": "user", "content": "Say hello " * 200}]}
+    {"messages": [{"role": "user", "content": "Say hello " * 200}], "model": "gpt-4o", "max_tokens": 512}
 ).encode()
 ROUNDS = 9
 CHECKS = 50_000

@@ -24,6 +24,8 @@ from otel_agent.guard import guard
 
 _MAX_TOKENS = re.compile(rb'"max_(?:completion_|output_)?tokens"\s*:\s*(\d{1,9})')
 _GEMINI_MAX = re.compile(rb'"maxOutputTokens"\s*:\s*(\d{1,9})')
+_KEY = b'"max_'
+_MAX_CANDIDATES = 16
 EVENT = "otel_agent.budget.exceeded"
 CATEGORY = "budget"
 
@@ -59,12 +61,39 @@ def before_call(
 
 
 def output_cap(raw: bytes | None, provider: str) -> int:
+    """The request's output token cap, 0 when it has none.
+
+    Where the SDKs put it: anthropic first in the body, openai after the messages, near the end. So the
+    body's first key is tried, then the body is searched from its end backwards: a long prompt is
+    scanned only when the request has no cap at all. Only a key followed by a number matches (inside a
+    JSON string the quotes are escaped; a tool schema's "max_tokens" property is an object)."""
     if not raw:
         return 0
-    found = _MAX_TOKENS.search(raw)
+    found = _cap_at(raw, 1) if raw.startswith(_KEY, 1) else None  # anthropic: {"max_tokens":...
+    if found is None:
+        found = _cap_from_end(raw)
     if found is None and provider.startswith("gcp."):
-        found = _GEMINI_MAX.search(raw)
-    return int(found.group(1)) if found else 0
+        gemini = _GEMINI_MAX.search(raw)
+        found = int(gemini.group(1)) if gemini else None
+    return found or 0
+
+
+def _cap_at(raw: bytes, at: int) -> int | None:
+    found = _MAX_TOKENS.match(raw, at) if at >= 0 else None
+    return int(found.group(1)) if found else None
+
+
+def _cap_from_end(raw: bytes) -> int | None:
+    end = len(raw)
+    for _ in range(_MAX_CANDIDATES):  # "max_" keys that are not a cap (max_retries...) are skipped
+        at = raw.rfind(_KEY, 0, end)
+        if at < 0:
+            return None
+        found = _cap_at(raw, at)
+        if found is not None:
+            return found
+        end = at
+    return None
 
 
 def worst_case_usd(raw: bytes | None, provider: str, model: str | None) -> float:

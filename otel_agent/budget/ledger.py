@@ -42,9 +42,11 @@ class RunBudget:
 
     def first_over(self, worst_case_usd: float) -> RunBudget | None:
         """The innermost budget that is spent, or that this call's worst case would pass."""
-        for node in self.chain():
+        node: RunBudget | None = self  # a plain loop, not chain(): this runs before every call
+        while node is not None:
             if node.spent_usd >= node.limit_usd or node.spent_usd + worst_case_usd > node.limit_usd:
                 return node
+            node = node.parent
         return None
 
 
