@@ -101,6 +101,7 @@ RUN_NAME: Final = "otel_agent.run.name"  # on markers: the run span's name
 COST_USD: Final = "otel_agent.cost.usd"
 COST_INPUT_USD: Final = "otel_agent.cost.input_usd"
 COST_OUTPUT_USD: Final = "otel_agent.cost.output_usd"
+COST_CREDITS: Final = "otel_agent.cost.credits"  # the product's own unit (otel_agent.credits, docs/budgets.md)
 PRICE_SOURCE: Final = "otel_agent.price.source"  # genai-prices | price-file | unpriced
 PRICE_SOURCE_GENAI_PRICES: Final = "genai-prices"
 PRICE_SOURCE_FILE: Final = "price-file"

@@ -86,6 +86,12 @@ def _stream_usage(env: Mapping[str, str], name: str) -> str:
     return "auto"
 
 
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    """A non-negative number, or None when unset (or bad: logged)."""
+    value = _float(env, name, -1.0)
+    return None if value < 0 else value
+
+
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
     raw = env.get(name, "").strip()
     return raw or default
@@ -156,6 +162,7 @@ class Settings:
     # Budgets (docs/budgets.md): "project:books=5,stage:draft=0.5,workflow:nightly=2" (USD per run).
     budgets: str = ""
     budget_mode: str = "stop"  # stop: refuse the call (BudgetExceeded); warn: log once and send it
+    credits_per_usd: float | None = None  # credits, the product's unit: this many per USD (or the price file)
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
     @classmethod
@@ -213,6 +220,7 @@ class Settings:
             genai_enrich_foreign=_bool(env, "OTEL_AGENT_GENAI_ENRICH_FOREIGN", True),
             budgets=_str(env, "OTEL_AGENT_BUDGETS", "") or "",
             budget_mode=_str(env, "OTEL_AGENT_BUDGET_MODE", "stop") or "stop",
+            credits_per_usd=_optional_float(env, "OTEL_AGENT_CREDITS_PER_USD"),
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )
 

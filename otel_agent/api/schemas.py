@@ -97,6 +97,7 @@ class RunOut(Tokens):
     last_heartbeat_at: datetime | None = None
     duration_ms: float | None = None
     cost_usd: float = 0.0
+    cost_credits: float = 0.0  # the product's unit (docs/budgets.md); 0 when credits are off
     llm_calls: int = 0
     tool_calls: int = 0
     error_count: int = 0
@@ -125,6 +126,7 @@ class StepOut(Tokens):
     ended_at: datetime | None = None
     duration_ms: float | None = None
     cost_usd: float | None = None
+    cost_credits: float | None = None
     price_source: str | None = None
     retry_attempt: int | None = None
     time_to_first_chunk_s: float | None = None

@@ -88,6 +88,8 @@ class AgentInstruments:
         self.g_tokens = self._guard(N.TOKENS, cost_labels + (A.GEN_AI_TOKEN_TYPE,))
         self.cost = self._totals(meter, N.COST)
         self.g_cost = self._guard(N.COST, cost_labels)
+        self.credits = self._totals(meter, N.CREDITS)
+        self.g_credits = self._guard(N.CREDITS, cost_labels)
         self.unpriced = self._totals(meter, N.UNPRICED_CALLS)
         self.g_unpriced = self._guard(N.UNPRICED_CALLS, cost_labels)
         self.started = self._totals(meter, N.RUNS_STARTED)
@@ -178,6 +180,9 @@ class AgentInstruments:
         cost = as_number(s.cost_usd)
         if cost is not None:
             self.cost.add(cost, self.g_cost.attributes(cost_labels))
+        credits = as_number(s.cost_credits)
+        if credits is not None:
+            self.credits.add(credits, self.g_credits.attributes(cost_labels))
         if s.unpriced:
             self.unpriced.add(1, self.g_unpriced.attributes(cost_labels))
 

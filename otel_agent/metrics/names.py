@@ -34,6 +34,7 @@ TIME_TO_FIRST_CHUNK = Spec(
 )
 TOKENS = Spec("otel_agent.tokens", "{token}", "Tokens by type (cache and reasoning are inside input/output)")
 COST = Spec("otel_agent.cost.usd", "{USD}", "Cost of LLM calls in US dollars")
+CREDITS = Spec("otel_agent.cost.credits", "{credit}", "Cost of LLM calls in the product's credits (if on)")
 UNPRICED_CALLS = Spec("otel_agent.llm.unpriced_calls", "{call}", "LLM calls of a model with no known price")
 RUNS_STARTED = Spec("otel_agent.runs.started", "{run}", "Agent runs started")
 RUNS_FINISHED = Spec("otel_agent.runs.finished", "{run}", "Agent runs finished, by status")

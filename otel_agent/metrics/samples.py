@@ -31,6 +31,7 @@ class LlmSample(NamedTuple):
     unpriced: bool
     error_type: str | None
     context: SpanContext | None
+    cost_credits: Any = None  # raw: as_number(); None when credits are off (docs/budgets.md)
 
 
 class RunSample(NamedTuple):
@@ -140,6 +141,7 @@ def _llm(span: ReadableSpan, attrs: Mapping[str, Any], operation: str) -> LlmSam
         get(A.PRICE_SOURCE) == A.PRICE_SOURCE_UNPRICED,
         error_type,
         span.context,
+        get(A.COST_CREDITS),
     )
 
 

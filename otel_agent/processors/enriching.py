@@ -25,6 +25,7 @@ from opentelemetry.trace import StatusCode
 
 from otel_agent import attributes as A
 from otel_agent.budget import ledger as budgets
+from otel_agent.credits import CreditBook
 from otel_agent.guard import contain, guard, record_failure
 from otel_agent.pricing import PriceBook
 from otel_agent.processors.attribution import AttributionSpanProcessor, is_run, span_id_hex
@@ -124,6 +125,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self.prices = prices or PriceBook(self.settings.price_file)
         self._clean_rates = CleanRates(self.prices)
         budgets.configure(self.settings, self.prices)
+        self._credits = CreditBook.from_settings(self.settings.credits_per_usd, self.settings.price_file)
         self._clean_pairs = self._clean_rates.pairs  # the same dict, one attribute load less per span
         self._downstream: tuple[SpanProcessor, ...] = ()
         # The downstream processors whose on_start / _on_ending do something (see does_nothing).
@@ -221,6 +223,8 @@ class EnrichingSpanProcessor(SpanProcessor):
         if added is None:  # not a clean call of a known pair: the full path, and learn the pair
             added = usage_and_cost(attrs, self.prices)
             self._clean_rates.learn(attrs)
+        if self._credits is not None and A.PRICE_SOURCE in added:  # credits are on and the call was priced
+            self._add_credits(attrs, added)
         if status_code(span) is _ERROR:
             added.update(error_category(attrs, span))
         if run_id is not None:
@@ -232,6 +236,11 @@ class EnrichingSpanProcessor(SpanProcessor):
                 if self._rollup is not None:
                     self._contribute(str(run_id), attrs, added, span)
         return with_attributes(span, added) if added else span
+
+    def _add_credits(self, attrs: Mapping[str, Any], added: dict[str, Any]) -> None:
+        credits = self._credits.credits({**attrs, **added}) if self._credits is not None else None
+        if credits is not None:
+            added[A.COST_CREDITS] = credits
 
     def _contribute(
         self, run_id: str, attrs: Mapping[str, Any], added: dict[str, Any], span: ReadableSpan

@@ -32,6 +32,7 @@ class Totals:
     cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
     cost_usd: float = 0.0
+    cost_credits: float = 0.0  # 0 when credits are off (docs/budgets.md)
     llm_calls: int = 0
     tool_calls: int = 0
     errors: int = 0
@@ -68,6 +69,7 @@ def contribution(attrs: Mapping[str, Any], failed: bool) -> Totals | None:
     if not (is_llm or failed or op == A.OP_EXECUTE_TOOL):
         return None
     cost = attrs.get(A.COST_USD)
+    credits = attrs.get(A.COST_CREDITS)
     # An SDK's retry (attempt 1, 2, ...) is the same call again: its tokens and cost count, the call once.
     new_call = is_llm and _count(attrs, A.RETRY_ATTEMPT) <= 0
     # Unknown money: usage without a price, or a call that succeeded without saying its usage. A failed
@@ -80,6 +82,7 @@ def contribution(attrs: Mapping[str, Any], failed: bool) -> Totals | None:
         cache_creation_tokens=_count(attrs, A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
         reasoning_tokens=_count(attrs, A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
         cost_usd=float(cost) if isinstance(cost, (int, float)) else 0.0,
+        cost_credits=float(credits) if isinstance(credits, (int, float)) else 0.0,
         llm_calls=int(new_call),
         tool_calls=int(op == A.OP_EXECUTE_TOOL),
         errors=int(failed),

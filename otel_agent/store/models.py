@@ -74,6 +74,7 @@ runs = sa.Table(
     sa.Column("duration_ms", sa.Float),
     *_tokens(),
     sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("cost_credits", sa.Float, nullable=False, server_default="0"),  # 0 when credits are off
     sa.Column("llm_calls", sa.Integer, nullable=False, server_default="0"),
     sa.Column("tool_calls", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
@@ -124,6 +125,7 @@ steps = sa.Table(
     sa.Column("duration_ms", sa.Float),
     *_tokens(),
     sa.Column("cost_usd", sa.Float),  # NULL: not priced (not an LLM call, or an unknown model)
+    sa.Column("cost_credits", sa.Float),  # NULL: credits off or not priced (docs/budgets.md)
     sa.Column("price_source", sa.String(32)),
     sa.Column("retry_attempt", sa.Integer),
     sa.Column("time_to_first_chunk_s", sa.Float),

@@ -220,6 +220,7 @@ _STEP_FIELDS: dict[str, tuple[str, int | Callable[[Any], Any]]] = {
     A.GEN_AI_RESPONSE_MODEL: ("response_model", NAME_CHARS),
     A.GEN_AI_TOOL_NAME: ("tool_name", NAME_CHARS),
     A.COST_USD: ("cost_usd", number),
+    A.COST_CREDITS: ("cost_credits", number),
     A.PRICE_SOURCE: ("price_source", 32),
     A.RETRY_ATTEMPT: ("retry_attempt", small_int),
     A.TIME_TO_FIRST_CHUNK_S: ("time_to_first_chunk_s", number),

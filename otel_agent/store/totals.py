@@ -42,6 +42,7 @@ def _sums_query(conn: sa.Connection, chunk: list[str]) -> sa.Select[Any]:
             s.run_id,
             *[sa.func.coalesce(sa.func.sum(s[name]).filter(counted), 0).label(name) for name in _TOKENS],
             sa.func.coalesce(sa.func.sum(s.cost_usd).filter(counted), 0.0).label("cost_usd"),
+            sa.func.coalesce(sa.func.sum(s.cost_credits).filter(counted), 0.0).label("cost_credits"),
             _flag(new_call).label("llm_calls"),
             _flag(s.kind == "tool").label("tool_calls"),
             _flag(sa.and_(s.status == "error", counted)).label("error_count"),
@@ -77,6 +78,7 @@ def _empty_totals(run_id: str) -> dict[str, Any]:
         "b_run": run_id,
         **dict.fromkeys(_TOKENS, 0),
         "cost_usd": 0.0,
+        "cost_credits": 0.0,
         **dict.fromkeys(("llm_calls", "tool_calls", "error_count", "unpriced_calls"), 0),
         "first_step_at": None,
         "last_step_at": None,
@@ -91,7 +93,7 @@ _PG_RECOMPUTE = sa.text("""
 UPDATE otel_runs SET
     input_tokens = s.input_tokens, output_tokens = s.output_tokens, cache_read_tokens = s.cache_read_tokens,
     cache_creation_tokens = s.cache_creation_tokens, reasoning_tokens = s.reasoning_tokens,
-    cost_usd = s.cost_usd, llm_calls = s.llm_calls, tool_calls = s.tool_calls, error_count = s.error_count,
+    cost_usd = s.cost_usd, cost_credits = s.cost_credits, llm_calls = s.llm_calls, tool_calls = s.tool_calls, error_count = s.error_count,
     unpriced_calls = s.unpriced_calls, models = s.models, providers = s.providers,
     started_at = coalesce(otel_runs.started_at, s.first_step_at),
     last_heartbeat_at = greatest(otel_runs.last_heartbeat_at, s.last_step_at),
@@ -105,6 +107,8 @@ FROM (
         coalesce(sum(reasoning_tokens) FILTER (WHERE duplicate_of IS NULL), 0) AS reasoning_tokens,
         coalesce(round(sum(cost_usd::numeric) FILTER (WHERE duplicate_of IS NULL), :decimals)::float8, 0)
             AS cost_usd,
+        coalesce(round(sum(cost_credits::numeric) FILTER (WHERE duplicate_of IS NULL), :decimals)::float8, 0)
+            AS cost_credits,
         count(*) FILTER (WHERE kind = 'llm' AND duplicate_of IS NULL AND coalesce(retry_attempt, 0) <= 0)
             AS llm_calls,
         count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
@@ -137,6 +141,7 @@ def recompute_totals(conn: sa.Connection, run_ids: set[str]) -> None:
             totals[row["run_id"]].update({k: v for k, v in row.items() if k != "run_id"})
             # Float sums depend on row order; rounding keeps totals identical however spans arrived.
             totals[row["run_id"]]["cost_usd"] = round(float(row["cost_usd"]), COST_DECIMALS)
+            totals[row["run_id"]]["cost_credits"] = round(float(row["cost_credits"]), COST_DECIMALS)
         for run_id, (models, providers) in _used(conn, chunk).items():
             totals[run_id].update(models=models or None, providers=providers or None)
         _write_totals(conn, list(totals.values()))
@@ -146,6 +151,7 @@ def _write_totals(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     values: dict[str, Any] = {name: sa.bindparam(name) for name in _TOKENS}
     for name in (
         "cost_usd",
+        "cost_credits",
         "llm_calls",
         "tool_calls",
         "error_count",
