@@ -93,7 +93,8 @@ _PG_RECOMPUTE = sa.text("""
 UPDATE otel_runs SET
     input_tokens = s.input_tokens, output_tokens = s.output_tokens, cache_read_tokens = s.cache_read_tokens,
     cache_creation_tokens = s.cache_creation_tokens, reasoning_tokens = s.reasoning_tokens,
-    cost_usd = s.cost_usd, cost_credits = s.cost_credits, llm_calls = s.llm_calls, tool_calls = s.tool_calls, error_count = s.error_count,
+    cost_usd = s.cost_usd, cost_credits = s.cost_credits,
+    llm_calls = s.llm_calls, tool_calls = s.tool_calls, error_count = s.error_count,
     unpriced_calls = s.unpriced_calls, models = s.models, providers = s.providers,
     started_at = coalesce(otel_runs.started_at, s.first_step_at),
     last_heartbeat_at = greatest(otel_runs.last_heartbeat_at, s.last_step_at),
