@@ -162,6 +162,8 @@ class Settings:
     # Budgets (docs/budgets.md): "project:books=5,stage:draft=0.5,workflow:nightly=2" (USD per run).
     budgets: str = ""
     budget_mode: str = "stop"  # stop: refuse the call (BudgetExceeded); warn: log once and send it
+    daily_budgets: str = ""  # "books=50,films=10": USD per project per UTC day, across processes (the store)
+    daily_budget_refresh_s: float = 5.0  # how often today's spend is read from the store
     credits_per_usd: float | None = None  # credits, the product's unit: this many per USD (or the price file)
     extra: Mapping[str, str] = field(default_factory=dict)  # every OTEL_AGENT_* seen, for plugins
 
@@ -220,6 +222,8 @@ class Settings:
             genai_enrich_foreign=_bool(env, "OTEL_AGENT_GENAI_ENRICH_FOREIGN", True),
             budgets=_str(env, "OTEL_AGENT_BUDGETS", "") or "",
             budget_mode=_str(env, "OTEL_AGENT_BUDGET_MODE", "stop") or "stop",
+            daily_budgets=_str(env, "OTEL_AGENT_DAILY_BUDGETS", "") or "",
+            daily_budget_refresh_s=_seconds(env, "OTEL_AGENT_DAILY_BUDGET_REFRESH", 5.0),
             credits_per_usd=_optional_float(env, "OTEL_AGENT_CREDITS_PER_USD"),
             extra={k: v for k, v in env.items() if k.startswith("OTEL_AGENT_")},
         )

@@ -35,12 +35,30 @@ def before_call(
 ) -> None:
     """Raise ``BudgetExceeded`` (mode stop) or log once (mode warn) when this call would overspend."""
     node = otel_context.get_value(ledger.KEY)
-    if node is None:
+    daily = ledger.CONFIG.daily
+    if node is None and daily is None:
         return
     worst = worst_case_usd(raw, provider, model)
-    over = node.first_over(worst)  # type: ignore[attr-defined]
-    if over is None:
+    refusal = _run_refusal(node, worst, model) if node is not None else None
+    if refusal is None and daily is not None:
+        refusal = _daily_refusal(daily, worst, model)
+    if refusal is None:
         return
+    exc, mode, first = refusal
+    if mode == "warn":
+        if first:
+            with guard("budget.warn"):
+                _log_event(logging.WARNING, exc, trace.get_current_span().get_span_context())
+        return
+    with guard("budget.refusal"):
+        _record_refusal(tracer, exc, provider, operation)
+    raise exc
+
+
+def _run_refusal(node: Any, worst: float, model: str | None) -> tuple[BudgetExceeded, str, bool] | None:
+    over = node.first_over(worst)
+    if over is None:
+        return None
     exc = BudgetExceeded(
         scope=over.scope,
         limit_usd=over.limit_usd,
@@ -49,15 +67,22 @@ def before_call(
         model=model,
         run_id=over.run_id,
     )
-    if over.mode == "warn":
-        if not over.warned:
-            over.warned = True
-            with guard("budget.warn"):
-                _log_event(logging.WARNING, exc, trace.get_current_span().get_span_context())
-        return
-    with guard("budget.refusal"):
-        _record_refusal(tracer, exc, provider, operation)
-    raise exc
+    first, over.warned = not over.warned, True
+    return exc, over.mode, first
+
+
+def _daily_refusal(daily: Any, worst: float, model: str | None) -> tuple[BudgetExceeded, str, bool] | None:
+    project = baggage.get_baggage(A.PROJECT)
+    found = daily.over(str(project), worst) if project is not None else None
+    if found is None:
+        return None
+    scope = f"project-day:{project}"
+    exc = BudgetExceeded(
+        scope=scope, limit_usd=found[0], spent_usd=found[1], worst_case_usd=worst, model=model
+    )
+    first = scope not in daily.warned
+    daily.warned.add(scope)
+    return exc, ledger.CONFIG.mode, first
 
 
 def output_cap(raw: bytes | None, provider: str) -> int:

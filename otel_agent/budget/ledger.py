@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
+from otel_agent.budget import daily
 from otel_agent.budget.rules import MODES, BudgetRule, matching_limit, parse_mode, parse_rules
 
 _log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Config:
     rules: tuple[BudgetRule, ...] = ()
     mode: str = "stop"
     prices: Any = None  # a PriceBook; None until the enriching processor configures it (then made lazily)
+    daily: daily.DailyBudgets | None = None  # project budgets per day, read from the store
 
 
 CONFIG = Config()
@@ -69,6 +71,11 @@ def configure(settings: Any, prices: Any = None) -> None:
     CONFIG.mode = parse_mode(getattr(settings, "budget_mode", "stop"))
     if prices is not None:
         CONFIG.prices = prices
+    if CONFIG.daily is not None:
+        CONFIG.daily.stop()
+    CONFIG.daily = daily.from_settings(settings)
+    if CONFIG.daily is not None:
+        CONFIG.daily.start()
 
 
 def enter_run(
