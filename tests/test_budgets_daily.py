@@ -64,6 +64,12 @@ def spend_elsewhere_then_refuse(fake: FakeProvider, url: str) -> None:
             r.openai().chat.completions.create(model="gpt-4o", messages=MESSAGES)
         assert r.sent() == 1
         assert len(r.refused_spans()) == 1
+        daily = ledger.CONFIG.daily
+        assert daily is not None  # the gauges behind the 80% alert (deploy/prometheus)
+        spent = {o.attributes["otel_agent.project"]: o.value for o in daily._observe_spent(None)}
+        limits = {o.attributes["otel_agent.project"]: o.value for o in daily._observe_limits(None)}
+        assert spent == {"books": pytest.approx(2 * COST), "films": 0.0}
+        assert limits == {"books": 0.01, "films": 1.0}
 
 
 def test_daily_budget_across_processes_sqlite(fake: FakeProvider, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ EXPECTED_ALERTS = {
     "AgentRunLatencyP95High",
     "AgentWorkflowsStalled",
     "AgentHourlyCostUp50Percent",
+    "ProjectDailyBudget80Percent",
     "ProviderRateLimited",
     "TelemetryDropped",
     "CollectorDown",

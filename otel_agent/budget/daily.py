@@ -19,9 +19,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry import metrics
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.metrics import Observation
 
-from otel_agent.guard import record_failure
+from otel_agent import attributes as A
+from otel_agent.guard import guard, record_failure
 
 _log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class DailyBudgets:
         self.reads = 0
 
     def start(self) -> None:
+        with guard("budget.daily_gauges"):
+            self._register_gauges()
         self._thread = threading.Thread(target=self._loop, name="otel-agent-daily-budgets", daemon=True)
         self._thread.start()
 
@@ -71,6 +76,27 @@ class DailyBudgets:
             self._thread.join(timeout=5)
         if self._engine is not None:
             self._engine.dispose()
+
+    def _register_gauges(self) -> None:
+        """Today's spend and limit per project, for the 80% alert (deploy/prometheus; docs/budgets.md).
+        Through the global MeterProvider: a no-op until the application sets one."""
+        meter = metrics.get_meter("otel_agent.budget")
+        meter.create_observable_gauge(
+            "otel_agent.budget.daily_spent_usd", [self._observe_spent], "{USD}", "Project's spend today (UTC)"
+        )
+        meter.create_observable_gauge(
+            "otel_agent.budget.daily_limit_usd", [self._observe_limits], "{USD}", "Project's daily budget"
+        )
+
+    def _observe_spent(self, _options: Any) -> list[Observation]:
+        if self._stop.is_set():  # replaced by a new configuration: its gauges report instead
+            return []
+        return [Observation(usd, {A.PROJECT: project}) for project, usd in self.spent.items()]
+
+    def _observe_limits(self, _options: Any) -> list[Observation]:
+        if self._stop.is_set():
+            return []
+        return [Observation(usd, {A.PROJECT: project}) for project, usd in self.limits.items()]
 
     def _loop(self) -> None:
         while not self._stop.is_set():
