@@ -162,6 +162,7 @@ ROLLUP_CACHE_READ_TOKENS: Final = "otel_agent.rollup.cache_read_tokens"
 ROLLUP_CACHE_CREATION_TOKENS: Final = "otel_agent.rollup.cache_creation_tokens"
 ROLLUP_REASONING_TOKENS: Final = "otel_agent.rollup.reasoning_tokens"
 ROLLUP_COST_USD: Final = "otel_agent.rollup.cost_usd"
+ROLLUP_COST_CREDITS: Final = "otel_agent.rollup.cost_credits"  # 0 when credits are off
 ROLLUP_LLM_CALLS: Final = "otel_agent.rollup.llm_calls"
 ROLLUP_TOOL_CALLS: Final = "otel_agent.rollup.tool_calls"
 ROLLUP_ERRORS: Final = "otel_agent.rollup.errors"

@@ -80,7 +80,7 @@ def run_and_store(fake: FakeProvider, url: str, tmp_path: Path) -> None:
         [llm, _] = r.llm_spans()
         assert (llm.attributes or {})[A.COST_CREDITS] == pytest.approx(COST * 100)
         run = r.cap.one("invoke_workflow book")
-        assert (run.attributes or {})[A.ROLLUP_PREFIX + "cost_credits"] == pytest.approx(2 * COST * 100)
+        assert (run.attributes or {})[A.ROLLUP_COST_CREDITS] == pytest.approx(2 * COST * 100)
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         step_credits = (
