@@ -165,10 +165,14 @@ class _Scope:
     def _enter_budget(
         self, ctx: otel_context.Context, parent: otel_context.Context, values: dict[str, str]
     ) -> otel_context.Context:
-        attribution = {**current_attribution(parent), **values}  # rules match inherited project too
-        run_id = values[A.RUN_ID]
-        ctx, registered = budgets.enter_run(ctx, run_id, self._budget[0], self._budget[1], attribution)
-        self._budget_run = run_id if registered else None
+        with guard("budget.enter"):  # a failure here costs the budget, never the run's context
+            attribution = {**current_attribution(parent), **values}  # rules match inherited project too
+            run_id = values[A.RUN_ID]
+            with_budget, registered = budgets.enter_run(
+                ctx, run_id, self._budget[0], self._budget[1], attribution
+            )
+            self._budget_run = run_id if registered else None
+            return with_budget
         return ctx
 
     def __exit__(

@@ -38,10 +38,9 @@ def before_call(
     daily = ledger.CONFIG.daily
     if node is None and daily is None:
         return
-    worst = worst_case_usd(raw, provider, model)
-    refusal = _run_refusal(node, worst, model) if node is not None else None
-    if refusal is None and daily is not None:
-        refusal = _daily_refusal(daily, worst, model)
+    refusal = None
+    with guard("budget.check"):  # our failure lets the call go (fail open), counted and logged
+        refusal = _refusal(node, daily, raw, provider, model)
     if refusal is None:
         return
     exc, mode, first = refusal
@@ -53,6 +52,16 @@ def before_call(
     with guard("budget.refusal"):
         _record_refusal(tracer, exc, provider, operation)
     raise exc
+
+
+def _refusal(
+    node: Any, daily: Any, raw: bytes | None, provider: str, model: str | None
+) -> tuple[BudgetExceeded, str, bool] | None:
+    worst = worst_case_usd(raw, provider, model)
+    refusal = _run_refusal(node, worst, model) if node is not None else None
+    if refusal is None and daily is not None:
+        refusal = _daily_refusal(daily, worst, model)
+    return refusal
 
 
 def _run_refusal(node: Any, worst: float, model: str | None) -> tuple[BudgetExceeded, str, bool] | None:
