@@ -296,7 +296,7 @@ def sink_process(database_url: str, work_dir: Path) -> tuple[ServiceProcess, str
     return process, f"127.0.0.1:{grpc_port}", http
 
 
-def run_example_pipeline(collector_grpc: str, runs: int = 1) -> None:
+def run_example_pipeline(collector_grpc: str, runs: int = 1, extra_env: dict[str, str] | None = None) -> None:
     """The example book writer under `opentelemetry-instrument`, exporting OTLP to the Collector, as in
     docker-compose.yml."""
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
@@ -311,6 +311,7 @@ def run_example_pipeline(collector_grpc: str, runs: int = 1) -> None:
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_METRIC_EXPORT_INTERVAL": "500",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        **(extra_env or {}),
     }
     for _ in range(runs):
         subprocess.run(

@@ -104,10 +104,12 @@ def _fresh_database(postgres_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def pipeline_ran(real_stack: RealStack) -> RealStack:
-    """The example pipeline ran twice, as two processes."""
+    """The example pipeline ran twice, as two processes; the second with a daily budget for its project,
+    read from the store the sink writes (its gauges feed the 80% alert, docs/budgets.md)."""
     run_example_pipeline(real_stack.collector.otlp_grpc)
     assert wait_until(lambda: run_count(real_stack.database_url) >= 1, 30), real_stack.sink.log_tail()
-    run_example_pipeline(real_stack.collector.otlp_grpc)
+    daily = {"OTEL_AGENT_DAILY_BUDGETS": "books=1000", "OTEL_AGENT_DATABASE_URL": real_stack.database_url}
+    run_example_pipeline(real_stack.collector.otlp_grpc, extra_env=daily)
     assert wait_until(lambda: run_count(real_stack.database_url) >= 2, 30), real_stack.sink.log_tail()
     # Each example run is a short-lived process, so its counters are present rather than growing.
     ran = "sum(otel_agent_runs_finished_total) > 0"
