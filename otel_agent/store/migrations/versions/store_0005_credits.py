@@ -1,7 +1,7 @@
 """Credits beside cost_usd: steps.cost_credits (NULL when off) and runs.cost_credits (their sum)
 
-Revision ID: store_0004
-Revises: store_0003_rls
+Revision ID: store_0005_credits
+Revises: store_0004_step_exchanges
 Create Date: 2026-12-02 13:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "store_0004"
-down_revision: str | Sequence[str] | None = "store_0003_rls"
+revision: str = "store_0005_credits"
+down_revision: str | Sequence[str] | None = "store_0004_step_exchanges"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
