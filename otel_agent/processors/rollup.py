@@ -47,6 +47,7 @@ class Totals:
         self.cache_creation_tokens += other.cache_creation_tokens
         self.reasoning_tokens += other.reasoning_tokens
         self.cost_usd += other.cost_usd
+        self.cost_credits += other.cost_credits
         self.llm_calls += other.llm_calls
         self.tool_calls += other.tool_calls
         self.errors += other.errors
