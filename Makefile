@@ -7,13 +7,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # each worker starts its own PostgreSQL and picks free ports (tests/conftest.py, tests/services.py).
 TEST_WORKERS ?= 4
 
-.PHONY: venv venv-clickhouse venv-k8s demo test lint bench clean
+.PHONY: venv venv-k8s demo test lint bench clean
 
 venv: $(STAMP)
-
-# The ClickHouse store's extra (chDB is large): the tests that need it skip without it, fail under CI.
-venv-clickhouse: venv
-	$(PY) -m pip install -q -e ".[dev,postgres,foreign,clickhouse,chdb]"
 
 # Offline Kubernetes schemas for the Helm chart's test (~110 MB): skipped without them, failed under CI.
 venv-k8s: venv

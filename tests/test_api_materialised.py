@@ -44,27 +44,3 @@ def test_materialised_runs_are_served_in_their_workspace(url: str) -> None:
     assert detail["trace_url"].startswith("http://grafana:3000/explore")
     assert {(t["trigger_type"], t["trigger_id"]) for t in triggers} == {("user", "user-42")}
     engine.dispose()
-
-
-def test_the_report_reads_a_clickhouse_store(tmp_path: Path, fresh_chdb_url: str) -> None:
-    """`otel-agent api --store-url chdb://...`: the report comes from ClickHouse, the same figures as
-    from the SQL store holding the same spans; tokens stay in SQL."""
-    from otel_agent.api.app import create_app
-    from otel_agent.store.backend import open_store
-    from tests.api_fixtures import serve_app
-
-    records = agent_trace(1, steps=6) + agent_trace(2, steps=6, fail_step=4)
-    engine = migrated_engine(f"sqlite:///{tmp_path}/api.db")
-    Materialiser(engine).write(records)
-    clickhouse = open_store(fresh_chdb_url)
-    clickhouse.write(records)
-    token = mint_tokens(engine)[("acme", "viewer")]
-    reports = []
-    for store in (None, clickhouse):
-        with serve_app(create_app(engine, store=store)) as base:
-            api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
-            reports.append([api.get("/api/v1/report", params={"by": by, "days": 3650}).json()["groups"]
-                            for by in ("model", "project", "style")])  # fmt: skip
-    clickhouse.close()
-    engine.dispose()
-    assert reports[0] == reports[1] and reports[0][0][0]["calls"] == 6

@@ -15,7 +15,6 @@ from otel_agent import attributes as A
 from otel_agent.cli import main
 from otel_agent.record import SpanRecord
 from otel_agent.store import Materialiser, make_engine
-from otel_agent.store.backend import open_store
 from tests.test_store_traces import agent_trace, run_id_of, span
 
 
@@ -33,14 +32,14 @@ def retagged(trace: list[SpanRecord], **changes: Any) -> list[SpanRecord]:
     return out
 
 
-def _url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path}/cli.db"
-    return str(request.getfixturevalue("fresh_postgres_url" if kind == "postgres" else "fresh_chdb_url"))
-
-
-def _filled(url: str) -> str:
-    store = open_store(url)
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    url = (
+        f"sqlite:///{tmp_path}/cli.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("fresh_postgres_url")
+    )
+    store = Materialiser(make_engine(url))
     store.write(agent_trace(1, project="books", stage="draft"))
     store.write(agent_trace(2, project="books", stage="edit", fail_step=3))
     failing = agent_trace(3, project="cards", stage="draft")
@@ -62,20 +61,8 @@ def _filled(url: str) -> str:
         ]
     )
     store.write(retagged(agent_trace(4, project="cards"), **{A.USER_ID: "user-7"}))
-    store.close()
+    store.engine.dispose()
     return url
-
-
-@pytest.fixture(params=["sqlite", "postgres", "chdb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The CLI's reads on every store (ClickHouse embedded through chDB)."""
-    return _filled(_url(request.param, request, tmp_path))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """For purge (SQL stores only) and for a second process (chDB's directory is this process's)."""
-    return _filled(_url(request.param, request, tmp_path))
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -143,8 +130,7 @@ def test_stalls_marks_and_lists_silent_runs(tmp_path: Path, capsys: pytest.Captu
     assert code == 0 and "stalled" in out and "marked" not in out
 
 
-def test_purge_by_user_and_age(sql_db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    db = sql_db
+def test_purge_by_user_and_age(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     dry = cli_json(capsys, "purge", "--database-url", db, "--user", "user-7", "--dry-run")
     assert dry["deleted"]["runs"] == 1 and len(cli_json(capsys, "runs", "--database-url", db)) == 4
     code, out = cli(capsys, "purge", "--database-url", db, "--user", "user-7")
@@ -165,30 +151,12 @@ def test_db_upgrade_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert status["revision"] == status["head"] and status["spooled_batches"] == 0
 
 
-def test_db_upgrade_status_and_stalls_on_clickhouse(
-    fresh_chdb_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
-) -> None:
-    monkeypatch.setenv("OTEL_AGENT_SPOOL_DIR", str(tmp_path / "spool"))
-    code, out = cli(capsys, "db", "upgrade", "--database-url", fresh_chdb_url)
-    assert code == 0 and out.startswith("ClickHouse schema at version 1 (applied now: [1])")
-    status = cli_json(capsys, "db", "status", "--database-url", fresh_chdb_url)
-    assert status["revision"] == status["head"] == [1]
-    trace = agent_trace(5)
-    store = open_store(fresh_chdb_url)
-    store.write(trace[:-1])  # the marker and steps, never the run's end
-    store.close()
-    result = cli_json(capsys, "stalls", "--database-url", fresh_chdb_url, "--after", "10m")
-    assert result["newly_stalled"] == [run_id_of(trace)] and result["runs"][0]["status"] == "stalled"
-    assert cli_json(capsys, "stalls", "--database-url", fresh_chdb_url)["newly_stalled"] == []
-
-
 def test_bad_arguments_get_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", "--database-url", f"sqlite:///{tmp_path}/x.db", "--since", "last tuesday"]) == 2
     assert "not a duration or ISO time" in capsys.readouterr().err
 
 
-def test_the_console_script(sql_db: str) -> None:
-    db = sql_db
+def test_the_console_script(db: str) -> None:
     script = Path(sys.executable).with_name("otel-agent")
     done = subprocess.run(
         [str(script), "runs", "--database-url", db, "--json"], capture_output=True, text=True, timeout=60

@@ -47,6 +47,4 @@ def test_the_cli_and_the_api_share_it() -> None:
     cli = Path("otel_agent/cli/report.py").read_text()
     shared = Path("otel_agent/store/report.py").read_text()
     assert "_key_function" not in api and "report_grouping(by)" in shared
-    backend = Path("otel_agent/store/backend.py").read_text()
-    assert "from otel_agent.store.report import" in api and "store.usage_report(where, args.by)" in cli
-    assert "report.usage_report(conn, where, by)" in backend  # the CLI's SQL stores: the same code
+    assert "from otel_agent.store.report import" in api and "usage_report(conn, where, args.by)" in cli

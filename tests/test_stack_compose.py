@@ -19,7 +19,6 @@ SERVICES = {
     "postgres", "migrate", "sink", "collector", "tempo", "loki", "prometheus", "alertmanager", "grafana",
     "example",
 }  # fmt: skip
-CLICKHOUSE_PROFILE = {"clickhouse", "migrate-clickhouse", "sink-clickhouse"}  # docs/clickhouse.md
 
 
 def compose() -> dict[str, Any]:
@@ -56,8 +55,7 @@ def flag(service: dict[str, Any], name: str) -> str:
 
 
 def test_compose_has_the_whole_stack() -> None:
-    assert set(services()) == SERVICES | CLICKHOUSE_PROFILE
-    assert {n for n, s in services().items() if "profiles" in s} == CLICKHOUSE_PROFILE  # off by default
+    assert set(services()) == SERVICES
 
 
 def test_every_mounted_or_built_file_exists() -> None:
@@ -101,25 +99,17 @@ def test_the_apps_run_real_commands() -> None:
     from otel_agent.cli import COMMANDS
 
     found = services()
-    for name in ("migrate", "sink", "migrate-clickhouse", "sink-clickhouse"):
+    for name in ("migrate", "sink"):
         assert found[name]["command"][0] in COMMANDS, name
     module = re.search(r"python -m ([\w.]+)", found["example"]["entrypoint"][-1])
     assert module and (REPO_ROOT / (module.group(1).replace(".", "/") + ".py")).exists()
-
-
-def _default(value: str) -> str:
-    """A value with compose's ${VAR:-default} interpolated as when VAR is unset."""
-    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
 
 
 def test_env_references_resolve_to_compose_services() -> None:
     found = services()
     env = found["collector"]["environment"]
     for variable in ("OTEL_AGENT_TEMPO_ENDPOINT", "OTEL_AGENT_SINK_ENDPOINT"):
-        assert _default(env[variable]).split(":")[0] in found, variable
-    endpoint = env["OTEL_AGENT_SINK_ENDPOINT"]
-    clickhouse_sink = endpoint.replace("${OTEL_AGENT_COMPOSE_SINK:-sink}", "sink-clickhouse")
-    assert clickhouse_sink.split(":")[0] in found
+        assert env[variable].split(":")[0] in found, variable
     for variable in ("OTEL_AGENT_LOKI_ENDPOINT", "OTEL_AGENT_PROMETHEUS_REMOTE_WRITE"):
         assert re.match(r"http://([\w-]+):", env[variable]).group(1) in found, variable  # type: ignore[union-attr]
     assert found["example"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4317"
@@ -131,7 +121,7 @@ def test_the_collector_config_loads_in_our_build_with_the_compose_environment() 
     config = host_path(service, flag(service, "--config"))
     result = subprocess.run(
         [collector_binary(), "validate", f"--config={config}"],
-        env={"PATH": "/usr/bin:/bin", **{k: _default(str(v)) for k, v in service["environment"].items()}},
+        env={"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in service["environment"].items()}},
         capture_output=True,
         text=True,
         timeout=60,
@@ -163,7 +153,7 @@ def test_a_missing_mount_is_caught() -> None:
 def test_our_services_set_only_settings_that_exist() -> None:
     """A misspelt OTEL_AGENT_* variable would be ignored silently; each must be one Settings reads."""
     known = (REPO_ROOT / "otel_agent" / "settings.py").read_text()
-    for name in ("migrate", "sink", "example", "migrate-clickhouse", "sink-clickhouse"):
+    for name in ("migrate", "sink", "example"):
         for variable in services()[name].get("environment", {}):
             if variable.startswith("OTEL_AGENT_"):
                 assert f'"{variable}"' in known, f"{name}: {variable}"
@@ -178,7 +168,7 @@ def test_the_collector_service_sets_only_variables_its_config_reads() -> None:
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() -> None:
     found = services()
-    one_shot = {"migrate", "migrate-clickhouse"}  # run to completion; the others wait for them
+    one_shot = {"migrate"}  # runs to completion; the others wait for service_completed_successfully
     for name, service in found.items():
         if name not in one_shot | {"example"}:
             assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"

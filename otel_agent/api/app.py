@@ -21,7 +21,6 @@ from otel_agent.api.tokens import TokenStore
 from otel_agent.api.ui import install as install_ui
 from otel_agent.api.workspace_db import bind_workspaces
 from otel_agent.guard import record_failure
-from otel_agent.store.backend import Store
 
 API_PREFIX = "/api/v1"
 _ERRORS = {
@@ -32,9 +31,8 @@ _ERRORS = {
 }
 
 
-def create_app(engine: sa.Engine, config: ApiConfig | None = None, store: Store | None = None) -> FastAPI:
-    """The API over the store behind `engine` (migrated with `otel-agent db upgrade`). ``store``: another
-    store the report reads (a ClickHouse one, otel_agent.store.backend); tokens and audit stay in SQL."""
+def create_app(engine: sa.Engine, config: ApiConfig | None = None) -> FastAPI:
+    """The API over the store behind `engine` (migrated with `otel-agent db upgrade`)."""
     app = FastAPI(
         title="otel-agent operator API",
         version="1",
@@ -43,7 +41,6 @@ def create_app(engine: sa.Engine, config: ApiConfig | None = None, store: Store 
     )
     bind_workspaces(engine)
     app.state.engine = engine
-    app.state.store = store
     app.state.config = config or ApiConfig()
     app.state.tokens = TokenStore(engine)
     routers = (runs, failures, report, users, health, audit, purge, tokens)

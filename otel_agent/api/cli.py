@@ -1,6 +1,6 @@
 """`otel-agent api`: serve the operator API, and manage its tokens.
 
-    otel-agent api [--host H] [--port P] [--database-url URL] [--store-url clickhouse://...]
+    otel-agent api [--host H] [--port P] [--database-url URL]
     otel-agent api token create --workspace W --role viewer|operator|admin [--name N]
     otel-agent api token list [--workspace W] [--json]
     otel-agent api token revoke ID
@@ -18,7 +18,6 @@ from typing import Any
 from otel_agent.api.auth import parse_role
 from otel_agent.api.tokens import TokenInfo, TokenStore
 from otel_agent.settings import Settings
-from otel_agent.store.backend import open_store
 from otel_agent.store.engine import make_engine
 from otel_agent.store.migrate import is_current, upgrade
 
@@ -34,10 +33,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--database-url", default=None, help="default: OTEL_AGENT_DATABASE_URL or a SQLite file"
     )
-    parser.add_argument(
-        "--store-url", default=None,
-        help="a ClickHouse store (clickhouse://, chdb://) the report reads; tokens stay in --database-url",
-    )  # fmt: skip
     parser.set_defaults(func=serve)
     token = parser.add_subparsers(dest="api_command").add_parser("token", help="create, list, revoke tokens")
     actions = token.add_subparsers(dest="token_action", required=True)
@@ -82,9 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         upgrade(writer)
     writer.dispose()
     # Reads dominate; on SQLite a reader must not take the write lock at BEGIN.
-    store = open_store(args.store_url) if args.store_url else None
-    config = ApiConfig.from_settings(Settings.from_env())
-    app = create_app(make_engine(url, for_writing=False), config, store=store)
+    app = create_app(make_engine(url, for_writing=False), ApiConfig.from_settings(Settings.from_env()))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

@@ -13,7 +13,6 @@ from otel_agent.api.auth import Principal, Role
 from otel_agent.api.config import ApiConfig
 from otel_agent.api.tokens import TokenStore
 from otel_agent.api.workspace_db import for_workspace
-from otel_agent.store.backend import Store
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `otel-agent api token create`.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -26,11 +25,6 @@ def engine(request: Request) -> sa.Engine:
     if workspace is None:
         return request.app.state.engine
     return for_workspace(request.app.state.engine, workspace)
-
-
-def store(request: Request) -> Store | None:
-    """The store the report reads when it is not the SQL one behind ``engine`` (ClickHouse)."""
-    return getattr(request.app.state, "store", None)
 
 
 def config(request: Request) -> ApiConfig:
@@ -66,5 +60,4 @@ Viewer = Annotated[Principal, Depends(requires(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(requires(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(requires(Role.ADMIN))]
 Engine = Annotated[sa.Engine, Depends(engine)]
-ReportStore = Annotated[Store | None, Depends(store)]
 Config = Annotated[ApiConfig, Depends(config)]

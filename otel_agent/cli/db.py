@@ -10,8 +10,6 @@ from otel_agent.cli.output import add_common, existing_database_url, print_json
 from otel_agent.settings import Settings
 from otel_agent.spool import Spool, read_dropped
 from otel_agent.store import call_rollup
-from otel_agent.store.clickhouse import ClickHouseStore, is_clickhouse_url
-from otel_agent.store.clickhouse import migrate as migrate_clickhouse
 from otel_agent.store.engine import database_url, make_engine
 from otel_agent.store.migrate import current_revisions, head_revisions, upgrade
 
@@ -22,7 +20,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     up = actions.add_parser("upgrade", help="apply the Alembic migrations shipped with otel-agent")
     add_common(up, json_flag=False)
     up.add_argument("--revision", default="heads", help="target revision (default: the newest)")
-    up.add_argument("--cluster", help="ClickHouse: create replicated and Distributed tables ON CLUSTER this")
     up.set_defaults(func=run_upgrade)
     status = actions.add_parser("status", help="schema revision, spooled batches, dropped spans")
     add_common(status)
@@ -42,8 +39,6 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    if is_clickhouse_url(_url(args)):
-        return _upgrade_clickhouse(args)
     engine = make_engine(_url(args))
     upgrade(engine, args.revision)
     print(f"database at revision {', '.join(current_revisions(engine))} ({engine.url.render_as_string()})")
@@ -51,47 +46,20 @@ def run_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upgrade_clickhouse(args: argparse.Namespace) -> int:
-    store = ClickHouseStore(_url(args))
-    try:
-        applied = migrate_clickhouse.upgrade(store.client, args.cluster)
-        head = migrate_clickhouse.head_version()
-        print(f"ClickHouse schema at version {head} (applied now: {applied or 'none'})")
-    finally:
-        store.close()
-    return 0
-
-
-def _revisions(url: str) -> dict[str, Any]:
-    if is_clickhouse_url(url):
-        store = ClickHouseStore(url)
-        try:
-            applied = sorted(migrate_clickhouse.applied_versions(store.client))
-        finally:
-            store.close()
-        head = [migrate_clickhouse.head_version()]
-        return {"database": url.split("@")[-1], "revision": applied[-1:], "head": head}
-    engine = make_engine(url, for_writing=False)
-    try:
-        return {
-            "database": engine.url.render_as_string(hide_password=True),
-            "revision": list(current_revisions(engine)),
-            "head": list(head_revisions()),
-        }
-    finally:
-        engine.dispose()
-
-
 def run_status(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    engine = make_engine(existing_database_url(args), for_writing=False)  # reading makes no file
     spool = Spool(settings.spool_dir, 0)
     state = {
-        **_revisions(existing_database_url(args)),  # reading makes no file
+        "database": engine.url.render_as_string(hide_password=True),
+        "revision": list(current_revisions(engine)),
+        "head": list(head_revisions()),
         "spool_dir": settings.spool_dir,
         "spooled_batches": spool.pending(),
         "spool_bytes": spool.size_bytes(),
         "dropped_spans": read_dropped(settings.spool_dir),
     }
+    engine.dispose()
     if args.json:
         print_json(state)
     else:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +20,6 @@ import sqlalchemy as sa
 
 from otel_agent.duration import parse_duration
 from otel_agent.settings import Settings
-from otel_agent.store.backend import Store, open_store
 from otel_agent.store.engine import database_url, make_engine
 from otel_agent.store.migrate import is_current, upgrade
 
@@ -73,19 +71,6 @@ def engine_for(args: argparse.Namespace, for_writing: bool = False) -> sa.Engine
         upgrade(writer)
         writer.dispose()
     return engine
-
-
-@contextmanager
-def store_for(args: argparse.Namespace, for_writing: bool = False) -> Iterator[Store]:
-    """The store at --database-url (SQL or ClickHouse, by its URL) on an up-to-date schema; a missing
-    SQLite file is NoDatabase (see engine_for)."""
-    store = open_store(existing_database_url(args), for_writing=for_writing)
-    try:
-        if not store.is_current():
-            store.upgrade()
-        yield store
-    finally:
-        store.close()
 
 
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:

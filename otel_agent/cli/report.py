@@ -16,7 +16,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from otel_agent.cli.output import Cost, add_common, parse_since, print_json, print_table, store_for
+from otel_agent.cli.output import Cost, add_common, engine_for, parse_since, print_json, print_table
 from otel_agent.store import queries
 from otel_agent.store.report import aggregate, percentile, usage_report
 
@@ -53,8 +53,8 @@ def report(args: argparse.Namespace) -> int:
         since=parse_since(args.since),
     )  # fmt: skip
     per = queries.report_grouping(args.by).per  # an unknown --by fails here, before the database
-    with store_for(args) as store:
-        summary = store.usage_report(where, args.by)
+    with engine_for(args).connect() as conn:
+        summary = usage_report(conn, where, args.by)
     if args.json:
         print_json(summary)
     else:

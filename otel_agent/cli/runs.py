@@ -6,10 +6,11 @@ import argparse
 from datetime import datetime, timezone
 from typing import Any
 
-from otel_agent.cli.output import Cost, add_common, parse_since, print_json, print_table, store_for
+from otel_agent.cli.output import Cost, add_common, engine_for, parse_since, print_json, print_table
 from otel_agent.duration import parse_duration
 from otel_agent.settings import Settings
 from otel_agent.store import queries
+from otel_agent.store.materialiser import Materialiser
 
 RUN_TABLE = (
     ("run_id", "RUN"), ("started_at", "STARTED (UTC)"), ("status", "STATUS"), ("project", "PROJECT"),
@@ -86,8 +87,8 @@ def list_runs(args: argparse.Namespace) -> int:
         project=args.project, stage=args.stage, agent_role=args.role, status=args.status,
         user_id=args.user, workspace=args.workspace, since=parse_since(args.since), limit=args.limit,
     )  # fmt: skip
-    with store_for(args) as store:
-        rows = store.list_runs(where)
+    with engine_for(args).connect() as conn:
+        rows = queries.list_runs(conn, where)
     if args.json:
         print_json(rows)
     else:
@@ -96,8 +97,10 @@ def list_runs(args: argparse.Namespace) -> int:
 
 
 def list_failures(args: argparse.Namespace) -> int:
-    with store_for(args) as store:
-        rows = store.list_failures(args.run, args.category, args.open, parse_since(args.since), args.limit)
+    with engine_for(args).connect() as conn:
+        rows = queries.list_failures(
+            conn, args.run, args.category, args.open, parse_since(args.since), args.limit
+        )
     if args.json:
         print_json(rows)
     else:
@@ -108,9 +111,10 @@ def list_failures(args: argparse.Namespace) -> int:
 def list_stalls(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     stall_after_s = parse_duration(args.after) if args.after else settings.stall_after_s
-    with store_for(args, for_writing=True) as store:
-        newly = store.sweep(stall_after_s)
-        rows = store.stalled_runs(include_running=args.running)
+    engine = engine_for(args, for_writing=True)
+    newly = Materialiser(engine, ensure_schema=False).sweep(stall_after_s)
+    with engine.connect() as conn:
+        rows = queries.stalled_runs(conn, include_running=args.running)
     now = datetime.now(timezone.utc)
     for row in rows:
         seen = row.get("last_seen_at")

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_agent.pricing import PriceBook
@@ -20,12 +21,16 @@ from otel_agent.record_enrich import RecordEnricher
 from otel_agent.settings import Settings
 from otel_agent.sink.agent_spans import agent_spans
 from otel_agent.sink.ratelog import RateLimitedLog
-from otel_agent.store.backend import open_store
+from otel_agent.store import models as M
 from otel_agent.store.content import ContentPolicy
-from otel_agent.store.materialiser import WriteResult
+from otel_agent.store.engine import make_engine
+from otel_agent.store.materialiser import Materialiser, WriteResult
+from otel_agent.store.migrate import is_current, upgrade
+from otel_agent.store.sqlparts import one_of
 
 _log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 60.0
+_CHUNK = 500  # trace ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,10 @@ class MaterialiserWriter:
 
     def __init__(self, settings: Settings, sweep_interval_s: float = SWEEP_INTERVAL_S) -> None:
         url = settings.sink_database_url or settings.database_url
-        # The Materialiser on SQLite / PostgreSQL, or the ClickHouse store, by the URL's scheme; records
-        # are priced as in-process (the same price file).
-        enricher = RecordEnricher(PriceBook(settings.price_file))
-        self.materialiser = open_store(url, ContentPolicy.from_settings(settings), enricher=enricher)
+        enricher = RecordEnricher(PriceBook(settings.price_file))  # pricing as in-process: same price file
+        self.materialiser = Materialiser(
+            make_engine(url), ContentPolicy.from_settings(settings), enricher=enricher
+        )
         self._keep_all = settings.sink_keep_non_agent_spans
         self._stall_after_s = settings.stall_after_s
         self._interval_s = sweep_interval_s
@@ -59,14 +64,23 @@ class MaterialiserWriter:
         return SinkWriteResult(result.written, result.rejected, len(batch) - len(records))
 
     def _traces_with_runs(self, trace_ids: set[str]) -> set[str]:
-        return self.materialiser.traces_with_runs(trace_ids)
+        runs = M.runs.c
+        found: set[str] = set()
+        ordered = sorted(trace_ids)
+        self.materialiser._ensure_schema()  # the first write of a fresh database creates the tables
+        with self.materialiser.engine.connect() as conn:
+            for i in range(0, len(ordered), _CHUNK):
+                chunk = ordered[i : i + _CHUNK]
+                query = sa.select(runs.trace_id).where(one_of(conn, runs.trace_id, chunk)).distinct()
+                found.update(conn.scalars(query))
+        return found
 
     def prepare(self) -> None:
         """Create or upgrade the schema now, so a sink starts ready; if the database is down, the
         writers retry and the first successful write upgrades it instead."""
         try:
-            if not self.materialiser.is_current():
-                self.materialiser.upgrade()
+            if not is_current(self.materialiser.engine):
+                upgrade(self.materialiser.engine)
         except Exception as exc:
             _log.warning("otel-agent sink: could not prepare the database yet: %r", exc)
 
@@ -77,7 +91,7 @@ class MaterialiserWriter:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(10)
-        self.materialiser.close()
+        self.materialiser.engine.dispose()
 
     def _sweep_loop(self) -> None:
         with suppress_instrumentation():

@@ -26,7 +26,6 @@ _BY_HELP = "project, stage, role, status, user, trigger, provider, model, or a r
 def report(
     caller: deps.Viewer,
     engine: deps.Engine,
-    store: deps.ReportStore,
     by: Annotated[
         str, Query(min_length=1, max_length=100, pattern=params.NO_NUL, description=_BY_HELP)
     ] = "project",
@@ -44,9 +43,6 @@ def report(
     where = WorkspaceRunFilter(
         project=project, stage=stage, agent_role=role, workspace=caller.workspace, since=since
     )
-    if store is not None:  # ClickHouse: the same report, aggregated there
-        groups = store.usage_report(where, by)
-    else:
-        with engine.connect() as conn:
-            groups = usage_report(conn, where, by)
+    with engine.connect() as conn:
+        groups = usage_report(conn, where, by)
     return Report(by=by, since=since, groups=[ReportRow.model_validate(g) for g in groups])
