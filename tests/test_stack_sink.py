@@ -226,7 +226,9 @@ def test_a_sink_outage_mid_run_loses_no_run(pipeline_ran: RealStack) -> None:
         assert run_count(pipeline_ran.database_url) == before
     finally:
         pipeline_ran.sink.start()
-    arrived = wait_until(lambda: run_count(pipeline_ran.database_url) == before + 2, 60)
+    # The gateway retries with backoff up to 30 s ±50% jitter (gateway.yaml), counted from its last failed
+    # try, and the sink itself needs time to start under load: allow a few such intervals.
+    arrived = wait_until(lambda: run_count(pipeline_ran.database_url) == before + 2, 150)
     assert arrived, pipeline_ran.collector.process.log_tail()
 
 
