@@ -103,6 +103,9 @@ def current(request: Request) -> Session:
     found = request.app.state.ui_sessions.read(request.cookies.get(COOKIE))
     if found is None:
         raise LoginRequired()
+    # As deps.principal does for a bearer token: deps.engine then binds the page's transactions to this
+    # workspace (row-level security on PostgreSQL, workspace_db.py). Routes name the session first.
+    request.state.workspace = found.principal.workspace
     return found
 
 
